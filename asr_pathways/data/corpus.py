@@ -1,0 +1,179 @@
+"""Corpus folder: deterministic manifest writing, the corpus card, and the :class:`Corpus` reader.
+
+Layout (docs/architecture.md)::
+
+    CORPUS/card.json  card.md
+    CORPUS/audio/{lang}/{split}/*.flac
+    CORPUS/manifests/{lang}/{recordings,supervisions,cuts}_{split}.jsonl.gz
+    CORPUS/manifests/{lang}/bad_{split}.json      items skipped with --skip-bad
+
+Manifests are gzip files written with ``mtime=0`` and no file name in the header, through an
+atomic rename, so two identical builds give byte-identical files and an interrupted write never
+leaves a file that a later run trusts. Recording paths inside the corpus are stored relative to
+the corpus folder (so the folder can move); :meth:`Corpus.cuts` resolves them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..errors import InputError
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+SPLITS = ("train", "dev", "test")
+MANIFEST_KINDS = ("recordings", "supervisions", "cuts")
+
+
+def manifest_path(corpus_dir: str | Path, lang: str, kind: str, split: str) -> Path:
+    """``CORPUS/manifests/{lang}/{kind}_{split}.jsonl.gz``."""
+    return Path(corpus_dir) / "manifests" / lang / f"{kind}_{split}.jsonl.gz"
+
+
+def _jsonl_gz(items: Iterable[Any]) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as gz:
+        for it in items:
+            d = it if isinstance(it, dict) else it.to_dict()
+            gz.write((json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+    return buf.getvalue()
+
+
+def write_split(corpus_dir: str | Path, lang: str, split: str, recordings: Sequence, supervisions: Sequence, cuts: Sequence, bad_items: list[dict] | None = None) -> None:
+    """Write the three manifests of one language and split (and its skipped items), atomically.
+
+    Cuts are written last, so a folder with a cuts manifest has the other two as well.
+    """
+    atomic_write_json(Path(corpus_dir) / "manifests" / lang / f"bad_{split}.json", list(bad_items or []))
+    for kind, items in (("recordings", recordings), ("supervisions", supervisions), ("cuts", cuts)):
+        atomic_write_bytes(manifest_path(corpus_dir, lang, kind, split), _jsonl_gz(items))
+
+
+def _read_jsonl_gz(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _split_stats(sups: list[dict], bad: int) -> dict[str, Any]:
+    vocab: set[str] = set()
+    words = 0
+    for s in sups:
+        w = (s.get("text") or "").split()
+        words += len(w)
+        vocab.update(w)
+    return {
+        "utterances": len(sups),
+        "hours": round(sum(float(s["duration"]) for s in sups) / 3600.0, 4),
+        "speakers": len({s.get("speaker") for s in sups}),
+        "vocabulary": len(vocab),
+        "words": words,
+        "bad_items": bad,
+    }
+
+
+def write_card(corpus_dir: str | Path, settings: dict | None = None) -> dict:
+    """Compute the corpus card from the manifests on disk and write card.json and card.md atomically.
+
+    ``settings`` (how the corpus was made) is stored in the card; ``None`` keeps the settings of an
+    existing card (adding to them when the value is a dict).
+    """
+    corpus_dir = Path(corpus_dir)
+    old = {}
+    if (corpus_dir / "card.json").is_file():
+        try:
+            old = json.loads((corpus_dir / "card.json").read_text())
+        except json.JSONDecodeError:
+            old = {}
+    card: dict[str, Any] = {"settings": settings if settings is not None else old.get("settings", {}), "languages": {}, "bad_items": []}
+    mdir = corpus_dir / "manifests"
+    langs = sorted(p.name for p in mdir.iterdir() if p.is_dir()) if mdir.is_dir() else []
+    for lang in langs:
+        per: dict[str, Any] = {}
+        for split in SPLITS:
+            sp = manifest_path(corpus_dir, lang, "supervisions", split)
+            if not sp.is_file():
+                continue
+            badp = corpus_dir / "manifests" / lang / f"bad_{split}.json"
+            bad = json.loads(badp.read_text()) if badp.is_file() else []
+            per[split] = _split_stats(_read_jsonl_gz(sp), len(bad))
+            card["bad_items"] += [{"language": lang, "split": split, **b} for b in bad]
+        if per:
+            card["languages"][lang] = per
+    card["totals"] = {
+        split: {
+            "hours": round(sum(v[split]["hours"] for v in card["languages"].values() if split in v), 4),
+            "utterances": sum(v[split]["utterances"] for v in card["languages"].values() if split in v),
+        }
+        for split in SPLITS
+    }
+    card["bad_items_total"] = len(card["bad_items"])
+    card["bad_items"] = card["bad_items"][:200]
+    atomic_write_json(corpus_dir / "card.json", card)
+    atomic_write_text(corpus_dir / "card.md", card_markdown(card))
+    return card
+
+
+def card_markdown(card: dict) -> str:
+    """The card as a Markdown table (one row per language and split)."""
+    lines = ["# Corpus card", ""]
+    s = card.get("settings") or {}
+    if s:
+        lines += ["Made by: " + ", ".join(f"{k}={v}" for k, v in sorted(s.items()) if not isinstance(v, (dict, list))), ""]
+    lines += ["| language | split | hours | utterances | speakers | vocabulary | words | skipped |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for lang, per in card["languages"].items():
+        for split, st in per.items():
+            lines.append(f"| {lang} | {split} | {st['hours']:.3f} | {st['utterances']} | {st['speakers']} | {st['vocabulary']} | {st['words']} | {st['bad_items']} |")
+    tot = card.get("totals", {})
+    lines += ["", "Totals: " + ", ".join(f"{k} {v['hours']:.3f} h / {v['utterances']} utterances" for k, v in tot.items())]
+    if card.get("bad_items_total"):
+        lines += ["", f"Skipped bad items: {card['bad_items_total']}", ""]
+        for b in card["bad_items"][:20]:
+            lines.append(f"- {b.get('language')}/{b.get('split')}: {b.get('reason')}")
+    return "\n".join(lines) + "\n"
+
+
+class Corpus:
+    """Read a corpus folder written by ``asr-pathways corpus synth|import-mls|import-dir``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / "manifests").is_dir():
+            raise InputError("not a corpus folder (no manifests/)", path=self.path, expected="a folder made by `asr-pathways corpus synth` or an import")
+        self._card: dict | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        """Language codes with at least one cuts manifest, sorted."""
+        return sorted(p.name for p in (self.path / "manifests").iterdir() if p.is_dir() and any(p.glob("cuts_*.jsonl.gz")))
+
+    def splits(self, lang: str) -> list[str]:
+        return [s for s in SPLITS if manifest_path(self.path, lang, "cuts", s).is_file()]
+
+    def cuts(self, lang: str, split: str):
+        """The :class:`lhotse.CutSet` of one language and split, with audio paths resolved."""
+        from lhotse import CutSet
+
+        p = manifest_path(self.path, lang, "cuts", split)
+        if not p.is_file():
+            raise InputError(f"no {split} cuts for language {lang!r}", path=p, expected=f"one of {self.languages}")
+        return CutSet.from_file(p).with_recording_path_prefix(str(self.path.resolve()))
+
+    def texts(self, split: str, languages: Sequence[str] | None = None) -> list[str]:
+        """Normalised transcripts of ``split`` for ``languages`` (default: all), in manifest order."""
+        out: list[str] = []
+        for lang in languages or self.languages:
+            p = manifest_path(self.path, lang, "supervisions", split)
+            if not p.is_file():
+                raise InputError(f"no {split} supervisions for language {lang!r}", path=p)
+            out += [s.get("text") or "" for s in _read_jsonl_gz(p)]
+        return out
+
+    @property
+    def card(self) -> dict:
+        if self._card is None:
+            p = self.path / "card.json"
+            self._card = json.loads(p.read_text()) if p.is_file() else write_card(self.path)
+        return self._card

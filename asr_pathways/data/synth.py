@@ -1,0 +1,378 @@
+"""The built-in multilingual corpus, synthesised with the ``espeak-ng`` program.
+
+Every utterance is a pure function of (seed, language, split, index): its sentence, its speaker
+(voice/accent, variant, rate, pitch) and its gain, speed and noise are drawn from generators keyed
+by those four values, never from process order, so any number of worker threads gives the same
+bytes. Train, dev and test speakers are disjoint because each split draws its variants from its
+own set (test holds out m3, m8, f2, klatt2, ...). The training split of a language is the shortest
+prefix of utterances 0, 1, 2, ... whose audio reaches the requested hours; dev and test have fixed
+utterance counts.
+
+Audio: espeak-ng writes 22,050 Hz 16-bit WAV to stdout; we trim edge silence, change speed by
+resampling to 16 kHz with soxr (one call: the input is declared at 22050*speed Hz), set the peak
+gain, add coloured Gaussian noise at a drawn SNR, and write 16 kHz mono 16-bit FLAC atomically.
+An interrupted build resumes: finished FLAC files are kept and only their length is read; the
+manifests and the card are written last, atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import random
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import AtomicPath, atomic_write_json
+from .corpus import write_card, write_split
+from .text import LanguageText, read_user_text
+
+SAMPLE_RATE = 16000
+ESPEAK_RATE = 22050
+DEFAULT_HOURS = {"en": 8.0, "fr": 4.0, "nl": 4.0, "it": 1.0}
+DEFAULT_LANGUAGES = ("en", "fr", "it", "nl")
+BUILD_VERSION = 1
+
+# espeak-ng voice variants (files in espeak-ng-data/voices/!v) per split; disjoint sets make the
+# split speakers disjoint. Robotic, whispering and novelty variants are left out.
+TRAIN_VARIANTS = (
+    "m1", "m2", "m4", "m5", "m6", "m7", "f1", "f3", "f4", "f5", "klatt", "klatt4",
+    "adam", "andy", "benjamin", "boris", "caleb", "david", "ed", "gene", "grandpa", "gustave",
+    "iven", "jacky", "max", "michael", "norbert", "paul", "quincy", "rob", "robert", "travis", "victor", "zac",
+)
+DEV_VARIANTS = ("klatt3", "john", "aunty", "mike", "pablo")
+TEST_VARIANTS = ("m3", "m8", "f2", "klatt2", "edward", "linda", "steph")
+SPLIT_VARIANTS = {"train": TRAIN_VARIANTS, "dev": DEV_VARIANTS, "test": TEST_VARIANTS}
+
+
+@dataclass
+class SynthConfig:
+    """Options of ``asr-pathways corpus synth`` (see its --help)."""
+
+    out: Path
+    languages: Sequence[str] = DEFAULT_LANGUAGES
+    hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HOURS))
+    seed: int = 0
+    jobs: int = 0  # 0: every core
+    test_utts: int = 500
+    dev_utts: int | None = None  # None: half of test_utts
+    text_dir: Path | None = None
+    skip_bad: bool = False
+    train_speakers: int = 120
+    eval_speakers: int = 20
+    progress: bool = True
+
+    def dev_count(self) -> int:
+        return self.dev_utts if self.dev_utts is not None else max(1, self.test_utts // 2)
+
+    def hours_for(self, lang: str) -> float:
+        if lang in self.hours:
+            return float(self.hours[lang])
+        if "*" in self.hours:
+            return float(self.hours["*"])
+        return float(DEFAULT_HOURS.get(lang, 1.0))
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """An espeak-ng speaker: voice (language/accent), variant, rate (words/min), pitch (0-99)."""
+
+    voice: str
+    variant: str
+    rate: int
+    pitch: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.voice}+{self.variant}-s{self.rate}-p{self.pitch}"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Everything that determines one synthesised utterance."""
+
+    id: str
+    lang: str
+    split: str
+    index: int
+    text: str
+    speaker: Speaker
+    speed: float
+    gain_db: float
+    snr_db: float
+    noise_color: float
+    noise_seed: int
+    rel_path: str
+
+
+@functools.lru_cache(maxsize=64)
+def espeak_voices(lang: str) -> tuple[str, ...]:
+    """espeak-ng voices (language codes such as ``en-gb``, ``en-us``) for ``lang``, sorted.
+
+    Raises :class:`InputError` when espeak-ng has no voice for ``lang`` or is not installed.
+    """
+    try:
+        out = subprocess.run(["espeak-ng", f"--voices={lang}"], capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise InputError("the espeak-ng program is not installed", expected="espeak-ng on PATH", hint="apt-get install espeak-ng") from None
+    voices = set()
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 5 or cols[1] == "variant":
+            continue
+        code, file = cols[1], cols[4]
+        if file.startswith("mb/"):
+            continue  # mbrola voices are not installed
+        if code == lang or code.startswith(lang + "-"):
+            voices.add(code)
+    if not voices:
+        raise InputError(f"unknown language code {lang!r}: espeak-ng has no voice for it", field="languages", expected="an espeak-ng language code such as en, fr, it, nl, de, es, pt, pl (see `espeak-ng --voices`)")
+    return tuple(sorted(voices))
+
+
+def speaker_pool(lang: str, split: str, seed: int, n: int) -> list[Speaker]:
+    """``n`` distinct speakers of one language and split, from (seed, lang, split)."""
+    rng = random.Random(f"{seed}|{lang}|{split}|speakers")
+    voices = espeak_voices(lang)
+    variants = SPLIT_VARIANTS[split]
+    pool: list[Speaker] = []
+    seen: set[Speaker] = set()
+    while len(pool) < n:
+        s = Speaker(rng.choice(voices), rng.choice(variants), rng.randrange(130, 206, 5), rng.randrange(20, 81, 2))
+        if s not in seen:
+            seen.add(s)
+            pool.append(s)
+    return pool
+
+
+def plan_utterance(text: LanguageText, pools: dict[str, list[Speaker]], seed: int, lang: str, split: str, index: int) -> Utterance:
+    """The utterance ``index`` of (lang, split): every draw keyed by (seed, lang, split, index)."""
+    rng = random.Random(f"{seed}|{lang}|{split}|{index}|audio")
+    spk = rng.choice(pools[split])
+    uid = f"{lang}_{split}_{index:06d}"
+    return Utterance(
+        id=uid,
+        lang=lang,
+        split=split,
+        index=index,
+        text=text.sentence(split, index),
+        speaker=spk,
+        speed=round(rng.uniform(0.92, 1.08), 4),
+        gain_db=round(rng.uniform(-14.0, -2.0), 2),
+        snr_db=round(rng.uniform(15.0, 40.0), 2),
+        noise_color=round(rng.uniform(0.0, 0.95), 3),
+        noise_seed=rng.getrandbits(63),
+        rel_path=f"audio/{lang}/{split}/{uid}.flac",
+    )
+
+
+def espeak_wav(text: str, speaker: Speaker) -> np.ndarray:
+    """Run the espeak-ng program and return its 22,050 Hz mono samples as float32 in [-1, 1]."""
+    cmd = ["espeak-ng", "-b", "1", "-v", f"{speaker.voice}+{speaker.variant}", "-s", str(speaker.rate), "-p", str(speaker.pitch), "--stdout"]
+    proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"espeak-ng failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    data = proc.stdout
+    pos = data.find(b"data")  # espeak-ng's streamed header has a placeholder length: parse by hand
+    if data[:4] != b"RIFF" or pos < 0:
+        raise RuntimeError("espeak-ng did not write a WAV stream")
+    pcm = data[pos + 8 :]
+    pcm = pcm[: len(pcm) // 2 * 2]
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def render_audio(u: Utterance) -> np.ndarray:
+    """Synthesise and post-process one utterance: int16 samples at 16 kHz."""
+    import soxr
+    from scipy.signal import lfilter
+
+    x = espeak_wav(u.text, u.speaker)
+    if x.size == 0 or float(np.max(np.abs(x))) < 1e-4:
+        raise RuntimeError("espeak-ng produced silence")
+    loud = np.flatnonzero(np.abs(x) > 1e-3)
+    margin = int(0.15 * ESPEAK_RATE)
+    x = x[max(0, loud[0] - margin) : loud[-1] + margin]
+    y = soxr.resample(x.astype(np.float64), ESPEAK_RATE * u.speed, SAMPLE_RATE, quality="HQ")
+    y *= 10 ** (u.gain_db / 20) / max(float(np.max(np.abs(y))), 1e-9)
+    rng = np.random.Generator(np.random.PCG64(u.noise_seed))
+    noise = lfilter([1.0 - u.noise_color], [1.0, -u.noise_color], rng.standard_normal(y.size))
+    sig_rms = float(np.sqrt(np.mean(y**2)))
+    noise *= sig_rms / max(float(np.sqrt(np.mean(noise**2))), 1e-12) / 10 ** (u.snr_db / 20)
+    y = np.clip(y + noise, -1.0, 32767 / 32768)
+    return np.round(y * 32768).astype(np.int16)
+
+
+def _render_to_file(out: Path, u: Utterance) -> tuple[int | None, str | None]:
+    """Make ``u``'s FLAC unless it exists; returns (samples, None) or (None, error)."""
+    import soundfile as sf
+
+    path = out / u.rel_path
+    if path.is_file():
+        try:
+            return sf.info(str(path)).frames, None
+        except Exception:  # a foreign or broken file: remake it
+            path.unlink()
+    try:
+        pcm = render_audio(u)
+    except RuntimeError as e:
+        return None, str(e)
+    with AtomicPath(path) as tmp:
+        sf.write(str(tmp), pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return int(pcm.size), None
+
+
+def _fingerprint(cfg: SynthConfig, lang: str, user_lines: list[str] | None) -> dict[str, Any]:
+    return {
+        "version": BUILD_VERSION,
+        "seed": cfg.seed,
+        "test_utts": cfg.test_utts,
+        "dev_utts": cfg.dev_count(),
+        "train_speakers": cfg.train_speakers,
+        "eval_speakers": cfg.eval_speakers,
+        "text": "generator" if user_lines is None else hashlib.sha256("\n".join(user_lines).encode()).hexdigest(),
+    }
+
+
+def _manifest_items(lang: str, done: list[tuple[Utterance, int]]):
+    from lhotse import AudioSource, MonoCut, Recording, SupervisionSegment
+
+    recs, sups, cuts = [], [], []
+    for u, n in done:
+        dur = n / SAMPLE_RATE
+        rec = Recording(id=u.id, sources=[AudioSource(type="file", channels=[0], source=u.rel_path)], sampling_rate=SAMPLE_RATE, num_samples=n, duration=dur)
+        sup = SupervisionSegment(
+            id=u.id, recording_id=u.id, start=0.0, duration=dur, channel=0, text=u.text, language=lang, speaker=u.speaker.id,
+            custom={"speed": u.speed, "gain_db": u.gain_db, "snr_db": u.snr_db},
+        )
+        recs.append(rec)
+        sups.append(sup)
+        cuts.append(MonoCut(id=u.id, start=0.0, duration=dur, channel=0, recording=rec, supervisions=[sup]))
+    return recs, sups, cuts
+
+
+def build_corpus(cfg: SynthConfig) -> dict:
+    """Build (or resume) the corpus described by ``cfg``; returns the card."""
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    langs = list(dict.fromkeys(cfg.languages))
+    for lang in langs:
+        espeak_voices(lang)  # unknown codes fail before any work
+    if cfg.test_utts < 1:
+        raise InputError("--test-utts must be at least 1", field="test_utts", expected="a positive integer")
+    jobs = cfg.jobs or os.cpu_count() or 1
+    est_total = sum(cfg.hours_for(l) * 3600 + (cfg.test_utts + cfg.dev_count()) * 3.5 for l in langs)
+    bar = tqdm(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress, dynamic_ncols=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for lang in langs:
+            _build_language(cfg, out, lang, pool, jobs, bar)
+    bar.close()
+    settings = {
+        "source": "espeak-ng synth", "seed": cfg.seed, "languages": ",".join(langs),
+        "hours": ",".join(f"{l}={cfg.hours_for(l):g}" for l in langs),
+        "test_utts": cfg.test_utts, "dev_utts": cfg.dev_count(),
+        "train_speakers": cfg.train_speakers, "eval_speakers": cfg.eval_speakers,
+        "text": "user text files" if cfg.text_dir else "template generator",
+    }
+    return write_card(out, settings)
+
+
+def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExecutor, jobs: int, bar) -> None:
+    bad: list[dict] = []
+    user_lines = None
+    user_path = None
+    if cfg.text_dir is not None:
+        user_path = Path(cfg.text_dir) / f"{lang}.txt"
+        if user_path.is_file():
+            user_lines = read_user_text(user_path, skip_bad=cfg.skip_bad, bad=bad)
+    fp = _fingerprint(cfg, lang, user_lines)
+    fp_path = out / "audio" / lang / "build.json"
+    if fp_path.is_file():
+        old = json.loads(fp_path.read_text())
+        if old != fp:
+            diff = {k: (old.get(k), v) for k, v in fp.items() if old.get(k) != v}
+            raise InputError(
+                f"this folder was built with other settings {diff}", path=fp_path,
+                expected="the same --seed, --test-utts, --dev-utts, speakers and text as before",
+                hint="use a new --out folder (hours may change freely)",
+            )
+    else:
+        atomic_write_json(fp_path, fp)
+    text = LanguageText(lang, cfg.seed, cfg.test_utts, cfg.dev_count(), user_lines, str(user_path) if user_path else None)
+    pools = {
+        "train": speaker_pool(lang, "train", cfg.seed, cfg.train_speakers),
+        "dev": speaker_pool(lang, "dev", cfg.seed, cfg.eval_speakers),
+        "test": speaker_pool(lang, "test", cfg.seed, cfg.eval_speakers),
+    }
+    for split in ("test", "dev", "train"):
+        split_bad = bad if split == "train" else []
+        target_s = cfg.hours_for(lang) * 3600.0 if split == "train" else None
+        count = cfg.test_utts if split == "test" else cfg.dev_count() if split == "dev" else None
+        done: list[tuple[Utterance, int]] = []
+        total_s, i, finished = 0.0, 0, False
+        while not finished:
+            if count is not None:
+                n = min(count - i, 16 * jobs)
+            else:
+                n = int(min(16 * jobs, max(jobs, math.ceil((target_s - total_s) / 3.0))))
+            plans = [plan_utterance(text, pools, cfg.seed, lang, split, j) for j in range(i, i + n)]
+            for u, (samples, err) in zip(plans, pool.map(lambda u: _render_to_file(out, u), plans)):
+                if finished:
+                    break
+                if err is not None:
+                    e = InputError(f"espeak-ng could not synthesise utterance {u.id} ({err})", path=u.rel_path, field="text", expected=f"speech for {u.text!r}")
+                    if not cfg.skip_bad:
+                        raise e
+                    split_bad.append({"path": u.rel_path, "line": None, "reason": str(e)})
+                    continue
+                done.append((u, samples))
+                total_s += samples / SAMPLE_RATE
+                bar.update(round(samples / SAMPLE_RATE))
+                if target_s is not None and total_s >= target_s:
+                    finished = True
+            i += n
+            if count is not None and i >= count:
+                finished = True
+            if target_s is not None and target_s <= 0:
+                finished = True
+        keep = {out / u.rel_path for u, _ in done}
+        split_dir = out / "audio" / lang / split
+        if split_dir.is_dir():
+            for p in split_dir.iterdir():  # beyond the cut-off, or left by a bigger earlier build
+                if p.suffix == ".flac" and p not in keep:
+                    p.unlink()
+        write_split(out, lang, split, *_manifest_items(lang, done), bad_items=split_bad)
+
+
+def parse_hours(spec: str | None, languages: Sequence[str]) -> dict[str, float]:
+    """``"en=8,fr=4"`` or ``"0.5"`` (every language) → {lang: hours}; missing languages get defaults."""
+    if not spec:
+        return {l: DEFAULT_HOURS.get(l, 1.0) for l in languages}
+    out: dict[str, float] = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, val = part.rpartition("=")
+        try:
+            h = float(val)
+        except ValueError:
+            raise InputError(f"bad hours entry {part!r}", field="hours", expected="LANG=HOURS[,LANG=HOURS...] or one number for every language") from None
+        if h < 0:
+            raise InputError(f"negative hours in {part!r}", field="hours", expected="hours >= 0")
+        if key:
+            out[key] = h
+        else:
+            out.update({l: h for l in languages})
+    for l in languages:
+        out.setdefault(l, DEFAULT_HOURS.get(l, 1.0))
+    return out

@@ -1,0 +1,86 @@
+"""Fbank features and monolingual batch streams (duration cap, weights, exact resume)."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asr_pathways.asr.tokenizer import tokenizer_for_corpus
+from asr_pathways.data.batches import LanguageStream, MultilingualBatches, compute_fbank, eval_batches
+from asr_pathways.data.corpus import Corpus
+from asr_pathways.data.synth import SynthConfig, build_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("b") / "c"
+    build_corpus(SynthConfig(out=out, languages=["en", "it"], hours={"en": 0.02, "it": 0.01}, test_utts=4, dev_utts=2, train_speakers=6, eval_speakers=2, progress=False))
+    return Corpus(out), tokenizer_for_corpus(out, 64)
+
+
+def test_fbank_shape_determinism_and_lhotse_agreement():
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal(16000 + 123)).astype(np.float32)
+    f = compute_fbank(x)
+    assert f.shape == (round(len(x) / 160), 80) and f.dtype == torch.float32
+    assert torch.equal(f, compute_fbank(torch.from_numpy(x)))
+    from lhotse import Fbank, FbankConfig
+
+    ref = Fbank(FbankConfig(num_mel_bins=80, dither=0.0, snip_edges=False)).extract(x, 16000)
+    assert np.allclose(f.numpy(), ref, atol=1e-4)
+
+
+def test_stream_batches(corpus):
+    c, tok = corpus
+    s = LanguageStream(c.cuts("en", "train"), tok, "en", max_duration=12.0, seed=0)
+    seen = []
+    for _ in range(len(s.plan(0))):
+        b = s.next()
+        assert b.language == "en" and b.features.dtype == torch.float32 and b.features.shape[2] == 80
+        assert b.features.shape[0] == b.tokens.shape[0] == len(b.cut_ids)
+        durs = {cut.id: cut.duration for cut in s.cuts}
+        assert len(b.cut_ids) == 1 or len(b.cut_ids) * max(durs[i] for i in b.cut_ids) <= 12.0
+        assert (b.tokens[b.tokens != 0] > 0).all() and int(b.token_lens.max()) == b.tokens.shape[1]
+        for k, n in enumerate(b.token_lens.tolist()):
+            assert (b.tokens[k, n:] == 0).all() and tok.decode(b.tokens[k, :n].tolist()) == b.texts[k]
+        assert int(b.feature_lens.max()) == b.features.shape[1]
+        seen += b.cut_ids
+    assert sorted(seen) == sorted(cut.id for cut in s.cuts)  # one epoch = every cut once
+    assert s.state_dict()["epoch"] == 0 and s.next_indices() is not None and s.state_dict()["epoch"] == 1
+    assert s.plan(1) != s.plan(0) or len(s.plan(0)) == 1
+
+
+def test_resume_exact(corpus):
+    c, tok = corpus
+    mk = lambda: MultilingualBatches(
+        {l: LanguageStream(c.cuts(l, "train"), tok, l, max_duration=10.0, seed=5) for l in c.languages}, {"en": 2, "it": 1}, seed=7
+    )
+    a = mk()
+    for _ in range(9):
+        a.streams[a.draw_language()].next_indices()
+    state = a.state_dict()
+    want = [a.next().cut_ids for _ in range(4)] + [a.next_for("it").cut_ids]
+    b = mk()
+    b.load_state_dict(state)
+    got = [b.next().cut_ids for _ in range(4)] + [b.next_for("it").cut_ids]
+    assert got == want
+    # the same seed from scratch gives the same sequence; another seed a different one
+    x, y = mk(), mk()
+    assert [x.next().cut_ids for _ in range(3)] == [y.next().cut_ids for _ in range(3)]
+
+
+def test_weights_respected(corpus):
+    c, tok = corpus
+    m = MultilingualBatches({l: LanguageStream(c.cuts(l, "train"), tok, l, 10.0) for l in c.languages}, {"en": 3, "it": 1}, seed=0)
+    counts = Counter(m.draw_language() for _ in range(4000))
+    assert abs(counts["en"] / 4000 - 0.75) < 0.03
+
+
+def test_eval_batches_cover_every_cut_once(corpus):
+    c, tok = corpus
+    cuts = c.cuts("it", "test")
+    ids = [i for b in eval_batches(cuts, tok, "it", max_duration=8.0) for i in b.cut_ids]
+    assert sorted(ids) == sorted(cut.id for cut in cuts)
+    assert ids == [i for b in eval_batches(cuts, tok, "it", max_duration=8.0) for i in b.cut_ids]
