@@ -1,0 +1,449 @@
+"""One weight set, one mask per pathway (language): masked forward and frozen coordinates.
+
+``with pm.pathway("fr"):`` makes *every* use of the wrapped module's prunable weights see
+``θ ⊙ m_fr`` — ``forward``, ``encode``, decoding helpers, a ``DistributedDataParallel`` wrapper
+around the same module — while the stored values of weights pruned for ``fr`` are kept (other
+pathways may use them). How: on entering, for every prunable parameter the masked tensor
+``where(m, θ, 0)`` is computed (through a small autograd function, so gradients reach θ only inside
+``m``) and placed in the owning submodule's instance ``__dict__``, which Python's attribute lookup
+consults before ``nn.Module.__getattr__``; ``module._parameters`` is not touched, so
+``named_parameters()``, ``state_dict()``, optimizers and DDP still see the real parameters.
+LSTM/GRU pick the masked tensors up through their ``_flat_weights`` (refreshed here), and
+``nn.MultiheadAttention`` reads ``in_proj_weight`` / ``out_proj.weight`` by attribute. No
+``torch.nn.utils.prune`` and no parametrizations (both break on LSTM / MHA).
+
+The masked tensors are recomputed each time the context is entered (and after :meth:`step` inside
+a context), so weights changed by an optimizer step are always seen. Several forward/backward
+passes inside one context are fine (gradient accumulation): the masking node keeps its mask.
+
+:meth:`PathwayModel.step` runs the optimizer step and then restores every coordinate outside the
+union of the active masks — the parameter *and* every optimizer state tensor of the parameter's
+shape (AdamW ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, SGD ``momentum_buffer``) — to its
+value before the step, so neither Adam momentum nor decoupled weight decay moves a frozen weight.
+Scalar state (Adam's per-parameter ``step`` count) cannot be per-coordinate and is left as is.
+
+>>> import torch, torch.nn as nn
+>>> from asr_pathways.sparsity import MaskSet
+>>> net = nn.Linear(3, 2, bias=False)
+>>> pm = PathwayModel(net, ["weight"])
+>>> pm.set_mask("fr", MaskSet({"weight": torch.tensor([[True, False, True], [False, True, True]])}))
+>>> with pm.pathway("fr"):
+...     y = net(torch.ones(1, 3))
+>>> torch.allclose(y, torch.ones(1, 3) @ (net.weight * pm.masks["fr"]["weight"]).T)
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .masks import MaskSet, union
+from .select import prunable_parameters
+
+__all__ = ["PathwayModel", "broadcast_masks", "KEEP_VALUES", "ZERO_TRAINABLE"]
+
+KEEP_VALUES = "keep_values"
+ZERO_TRAINABLE = "zero_trainable"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class _ApplyMask(torch.autograd.Function):
+    """``where(mask, w, 0)``; the gradient is ``where(mask, g, 0)``.
+
+    The mask is kept on ``ctx`` (not ``save_for_backward``) so that several backward passes may
+    go through the same node (gradient accumulation inside one ``pathway`` context). Masks are
+    never modified in place (``set_mask`` replaces them), so no version check is lost.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.mask = mask
+        return torch.where(mask, weight, weight.new_zeros(()))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return torch.where(ctx.mask, grad, grad.new_zeros(())), None
+
+
+def _masked(p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    if p.requires_grad:
+        with torch.enable_grad():  # a context entered under no_grad must still train if used so
+            return _ApplyMask.apply(p, m)
+    return torch.where(m, p, p.new_zeros(()))
+
+
+class PathwayModel:
+    """Hold ``module`` (one weight set) and one :class:`MaskSet` per pathway.
+
+    Args:
+        module: any ``nn.Module``; it is used in place (not copied).
+        prunable_names: the parameter names the masks cover (default:
+            :func:`~asr_pathways.sparsity.select.prunable_parameters` with default patterns).
+        masks: optional initial ``{pathway: MaskSet}``.
+        pruned_weights: ``"keep_values"`` (default; masked forward, stored values kept) or
+            ``"zero_trainable"`` (PARP-style: :meth:`apply_zero` zeroes the pruned weights at an
+            event, forward then uses all weights, so the zeros train; one pathway only).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        prunable_names: Iterable[str] | None = None,
+        masks: Mapping[str, MaskSet] | None = None,
+        pruned_weights: str = KEEP_VALUES,
+    ) -> None:
+        if pruned_weights not in (KEEP_VALUES, ZERO_TRAINABLE):
+            raise ValueError(f"pruned_weights {pruned_weights!r}: expected {KEEP_VALUES!r} or {ZERO_TRAINABLE!r}")
+        self.module = module
+        self.pruned_weights = pruned_weights
+        params = dict(module.named_parameters())
+        names = list(prunable_names) if prunable_names is not None else list(prunable_parameters(module))
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise ValueError(f"not parameters of the module: {missing[:5]}")
+        if len(set(names)) != len(names):
+            raise ValueError("prunable_names has duplicates")
+        self._names: list[str] = names
+        self._params: dict[str, nn.Parameter] = {n: params[n] for n in names}
+        self._owner: dict[str, tuple[nn.Module, str]] = {}
+        for n in names:
+            prefix, _, attr = n.rpartition(".")
+            self._owner[n] = (module.get_submodule(prefix) if prefix else module, attr)
+        self._masks: dict[str, MaskSet] = {}
+        self._active: str | None = None
+        self._installed: list[str] = []
+        self._used: list[str] = []
+        self._frozen_cache: OrderedDict[tuple[str, ...], dict[str, torch.Tensor]] = OrderedDict()
+        for k, v in (masks or {}).items():
+            self.set_mask(k, v)
+
+    # ----- masks ----------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """The prunable parameter names the masks cover."""
+        return list(self._names)
+
+    @property
+    def masks(self) -> Mapping[str, MaskSet]:
+        """Read-only ``{pathway: MaskSet}``; change it with :meth:`set_mask` / :meth:`set_masks`."""
+        return MappingProxyType(self._masks)
+
+    @property
+    def pathways(self) -> list[str]:
+        return list(self._masks)
+
+    @property
+    def active(self) -> str | None:
+        """The pathway whose context is open, or None."""
+        return self._active
+
+    def set_mask(self, pathway: str, mask: MaskSet | Mapping[str, torch.Tensor]) -> None:
+        """Add or replace the mask of ``pathway`` (validated: same names and shapes as the parameters)."""
+        if not isinstance(pathway, str) or not _NAME_RE.match(pathway):
+            raise ValueError(f"pathway name {pathway!r}: use letters, digits, '_', '-', '.'")
+        if self.pruned_weights == ZERO_TRAINABLE and self._masks and pathway not in self._masks:
+            raise ValueError(
+                "pruned_weights='zero_trainable' is only valid with a single pathway: zeroing a weight shared "
+                f"with another pathway would change that pathway (have {list(self._masks)}, adding {pathway!r})"
+            )
+        if self._active == pathway:
+            raise RuntimeError(f"cannot replace the mask of {pathway!r} while its context is open")
+        ms = mask if isinstance(mask, MaskSet) else MaskSet(mask)
+        if set(ms) != set(self._names):
+            a, b = set(ms), set(self._names)
+            raise ValueError(f"mask for {pathway!r} covers different parameters (extra: {sorted(a - b)[:5]}, missing: {sorted(b - a)[:5]})")
+        out = {}
+        for n in self._names:
+            m, p = ms[n], self._params[n]
+            if m.dtype != torch.bool:
+                raise TypeError(f"mask {pathway}/{n}: dtype {m.dtype}, expected bool")
+            if tuple(m.shape) != tuple(p.shape):
+                raise ValueError(f"mask {pathway}/{n}: shape {tuple(m.shape)}, parameter {tuple(p.shape)}")
+            out[n] = m.to(p.device)
+        self._masks[pathway] = MaskSet(out, _validate=False)
+        self._frozen_cache.clear()
+
+    def set_masks(self, masks: Mapping[str, MaskSet]) -> None:
+        """Replace all pathways by ``masks``."""
+        if self._active is not None:
+            raise RuntimeError("cannot replace masks while a pathway context is open")
+        old = self._masks
+        self._masks = {}
+        try:
+            for k, v in masks.items():
+                self.set_mask(k, v)
+        except Exception:
+            self._masks = old
+            raise
+        self._frozen_cache.clear()
+
+    def remove_mask(self, pathway: str) -> None:
+        if self._active == pathway:
+            raise RuntimeError(f"cannot remove {pathway!r} while its context is open")
+        del self._masks[pathway]
+        self._frozen_cache.clear()
+
+    def union_mask(self, pathways: Sequence[str] | None = None) -> MaskSet:
+        """``∪ m_l`` over ``pathways`` (default: all) — the deployed model."""
+        sel = list(self._masks) if pathways is None else list(pathways)
+        return union(*(self._get(p) for p in sel))
+
+    def _get(self, pathway: str) -> MaskSet:
+        try:
+            return self._masks[pathway]
+        except KeyError:
+            raise KeyError(f"no pathway {pathway!r} (have {list(self._masks)})") from None
+
+    # ----- masked forward -------------------------------------------------------------------
+    def masked_weights(self, pathway: str) -> dict[str, torch.Tensor]:
+        """The effective weights ``θ ⊙ m`` of ``pathway`` (detached copies)."""
+        ms = self._get(pathway)
+        with torch.no_grad():
+            return {n: torch.where(ms[n].to(p.device), p.detach(), p.new_zeros(())) for n, p in self._params.items()}
+
+    def _install(self, pathway: str) -> None:
+        ms = self._get(pathway)
+        for n in self._names:
+            p = self._params[n]
+            m = ms[n]
+            if m.device != p.device:  # the module moved after the mask was set
+                m = m.to(p.device)
+                ms._m[n] = m
+            t = _masked(p, m)
+            mod, attr = self._owner[n]
+            mod.__dict__[attr] = t  # shadows mod._parameters[attr] for attribute access
+            fw = getattr(mod, "_flat_weights_names", None)
+            if fw is not None and attr in fw:
+                mod._flat_weights[fw.index(attr)] = t
+            self._installed.append(n)
+
+    def _uninstall(self) -> None:
+        for n in self._installed:
+            mod, attr = self._owner[n]
+            mod.__dict__.pop(attr, None)
+            fw = getattr(mod, "_flat_weights_names", None)
+            if fw is not None and attr in fw:
+                mod._flat_weights[fw.index(attr)] = self._params[n]
+        self._installed = []
+
+    @contextmanager
+    def pathway(self, name: str) -> Iterator["PathwayModel"]:
+        """Within the block, every call on the module uses ``θ ⊙ m_name``.
+
+        In ``zero_trainable`` mode the forward uses all weights (the block only records which
+        pathway was used). Contexts do not nest.
+        """
+        if self._active is not None:
+            raise RuntimeError(f"pathway contexts do not nest ({self._active!r} is open, asked for {name!r})")
+        self._get(name)
+        self._active = name
+        if torch.is_grad_enabled() and name not in self._used:  # evaluation under no_grad is not "used"
+            self._used.append(name)
+        try:
+            if self.pruned_weights == KEEP_VALUES:
+                self._install(name)
+            yield self
+        finally:
+            self._uninstall()
+            self._active = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    # ----- optimizer step -------------------------------------------------------------------
+    def _frozen_index(self, active: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Name -> flat int64 indices of coordinates outside ``∪ active`` (names with none omitted)."""
+        hit = self._frozen_cache.get(active)
+        if hit is not None:
+            self._frozen_cache.move_to_end(active)
+            return hit
+        u = self.union_mask(active)
+        out = {}
+        for n in self._names:
+            idx = torch.nonzero(~u[n].reshape(-1)).flatten()
+            if idx.numel():
+                out[n] = idx
+        self._frozen_cache[active] = out
+        while len(self._frozen_cache) > 4:
+            self._frozen_cache.popitem(last=False)
+        return out
+
+    @contextmanager
+    def frozen_outside(self, optimizer: torch.optim.Optimizer, active: Sequence[str]) -> Iterator[None]:
+        """Restore, on exit, every coordinate outside ``∪ active`` of the parameters and of the
+        optimizer's per-parameter state tensors. Use it around a custom step (e.g. ``scaler.step``)::
+
+            with pm.frozen_outside(opt, ["en", "fr"]):
+                scaler.step(opt)
+        """
+        if self.pruned_weights == ZERO_TRAINABLE or not self._masks:
+            yield
+            return
+        key = tuple(sorted(set(active)))
+        if not key:
+            raise ValueError("no active pathways for this step")
+        for k in key:
+            self._get(k)
+        frozen = self._frozen_index(key)
+        saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]] = []
+        had_state: dict[str, set[str]] = {}
+        with torch.no_grad():
+            for n, idx in frozen.items():
+                p = self._params[n]
+                saved.append((p, idx, p.detach().reshape(-1).index_select(0, idx), n))
+                st = optimizer.state.get(p, {})
+                had_state[n] = set()
+                for sk, sv in st.items():
+                    if isinstance(sv, torch.Tensor) and sv.shape == p.shape:
+                        had_state[n].add(sk)
+                        saved.append((sv, idx, sv.reshape(-1).index_select(0, idx), n))
+        yield
+        with torch.no_grad():
+            for t, idx, old, _ in saved:
+                _flat_view(t).index_copy_(0, idx, old)
+            # state created by this step (first step): frozen coordinates start from zero
+            for n, idx in frozen.items():
+                p = self._params[n]
+                for sk, sv in optimizer.state.get(p, {}).items():
+                    if isinstance(sv, torch.Tensor) and sv.shape == p.shape and sk not in had_state[n]:
+                        _flat_view(sv).index_fill_(0, idx, 0)
+
+    def step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        active: Sequence[str] | None = None,
+        step_fn: Callable[[], Any] | None = None,
+    ) -> Any:
+        """``optimizer.step()`` (or ``step_fn()``) keeping every coordinate outside ``∪ active``
+        unchanged, parameters and optimizer state. ``active`` defaults to the pathways whose
+        context was entered with gradients enabled since the last step (pass it explicitly in a
+        trainer). Returns what the step returned.
+        """
+        act = list(active) if active is not None else list(self._used)
+        if not act and self.pruned_weights == KEEP_VALUES and self._masks:
+            raise ValueError("step(): no active pathways given and none used since the last step")
+        with self.frozen_outside(optimizer, act):
+            out = step_fn() if step_fn is not None else optimizer.step()
+        self._used = []
+        if self._active is not None and self.pruned_weights == KEEP_VALUES:
+            # a step inside an open context: refresh the masked tensors from the new weights
+            self._uninstall()
+            self._install(self._active)
+        return out
+
+    # ----- zero_trainable -------------------------------------------------------------------
+    def apply_zero(self, mask: MaskSet | None = None, optimizer: torch.optim.Optimizer | None = None, pathway: str | None = None) -> None:
+        """Zero the stored weights outside ``mask`` (PARP "adjust" event); only with one pathway.
+
+        ``mask`` (optional) first replaces the single pathway's mask (named ``pathway``, default
+        the existing one or ``"main"``). With ``optimizer``, the per-parameter state tensors are
+        zeroed at the pruned coordinates as well, so stale momentum does not push them at once.
+        """
+        if len(self._masks) > 1 or (mask is not None and pathway is not None and self._masks and pathway not in self._masks):
+            raise ValueError(
+                "apply_zero (pruned_weights='zero_trainable') is only valid with a single pathway: zeroing a "
+                f"weight shared with another pathway would change it (have {list(self._masks)})"
+            )
+        if mask is not None:
+            name = pathway or (next(iter(self._masks)) if self._masks else "main")
+            self.set_mask(name, mask)
+        if not self._masks:
+            raise ValueError("apply_zero: no mask set")
+        ms = next(iter(self._masks.values()))
+        with torch.no_grad():
+            for n, p in self._params.items():
+                keep = ms[n]
+                p.masked_fill_(~keep, 0)
+                if optimizer is not None:
+                    for sv in optimizer.state.get(p, {}).values():
+                        if isinstance(sv, torch.Tensor) and sv.shape == p.shape:
+                            sv.masked_fill_(~keep, 0)
+        if self._active is not None and self.pruned_weights == KEEP_VALUES:
+            self._uninstall()
+            self._install(self._active)
+
+    # ----- checkpoints ----------------------------------------------------------------------
+    def masks_state_dict(self) -> dict[str, torch.Tensor]:
+        """Flat ``{"<pathway>/<param>": bool tensor}`` for a checkpoint file."""
+        return {f"{k}/{n}": v for k, ms in self._masks.items() for n, v in ms.items()}
+
+    def load_masks_state_dict(self, sd: Mapping[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`masks_state_dict` (replaces all pathways)."""
+        per: dict[str, dict[str, torch.Tensor]] = {}
+        for key, v in sd.items():
+            pw, sep, n = key.partition("/")
+            if not sep:
+                raise ValueError(f"mask state key {key!r}: expected '<pathway>/<param>'")
+            per.setdefault(pw, {})[n] = v
+        self.set_masks({k: MaskSet(v) for k, v in per.items()})
+
+    def save_masks(self, folder: str | Path, metadata: Mapping[str, Any] | None = None) -> list[Path]:
+        """Write ``folder/<pathway>.safetensors`` for every pathway (atomically)."""
+        folder = Path(folder)
+        meta = {"pruned_weights": self.pruned_weights, **dict(metadata or {})}
+        return [ms.save(folder / f"{k}.safetensors", {**meta, "pathway": k}) for k, ms in self._masks.items()]
+
+    def load_masks(self, folder: str | Path, pathways: Iterable[str] | None = None) -> None:
+        """Read masks written by :meth:`save_masks` (all ``*.safetensors`` or the named ones)."""
+        folder = Path(folder)
+        names = list(pathways) if pathways is not None else sorted(p.stem for p in folder.glob("*.safetensors"))
+        self.set_masks({k: MaskSet.load(folder / f"{k}.safetensors") for k in names})
+
+    def broadcast_masks(self, src: int = 0, group: Any = None) -> None:
+        """Make every rank hold ``src``'s masks (see :func:`broadcast_masks`)."""
+        self.set_masks(broadcast_masks(dict(self._masks), src=src, group=group))
+
+
+def _flat_view(t: torch.Tensor) -> torch.Tensor:
+    if not t.is_contiguous():
+        raise RuntimeError("frozen-coordinate restore needs contiguous parameters and optimizer state")
+    return t.view(-1)
+
+
+def broadcast_masks(masks: MaskSet | Mapping[str, MaskSet] | None, src: int = 0, group: Any = None) -> Any:
+    """Return ``src``'s masks on every rank (a ``MaskSet`` or ``{pathway: MaskSet}``).
+
+    Other ranks may pass ``None``. Without an initialised process group (or with one process) the
+    input is returned. One ``broadcast_object_list`` for names and shapes, one packed ``uint8``
+    broadcast for the values (gloo has no bool); on NCCL the buffer lives on the current CUDA device.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
+        return masks
+    rank = dist.get_rank()
+    header: list[Any] = [None]
+    if rank == src:
+        if masks is None:
+            raise ValueError("broadcast_masks: the source rank has no masks")
+        single = isinstance(masks, MaskSet)
+        sets = {"": masks} if single else dict(masks)
+        header = [(single, [(k, [(n, tuple(t.shape)) for n, t in ms.items()]) for k, ms in sets.items()])]
+    dist.broadcast_object_list(header, src=src, group=group)
+    single, layout = header[0]
+    backend = dist.get_backend(group)
+    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+    total = sum(int(torch.Size(s).numel()) for _, items in layout for _, s in items)
+    if rank == src:
+        flat = torch.cat([t.reshape(-1).to(device=device, dtype=torch.uint8) for _, ms in sets.items() for t in ms.values()]) if total else torch.zeros(0, dtype=torch.uint8, device=device)
+    else:
+        flat = torch.empty(total, dtype=torch.uint8, device=device)
+    dist.broadcast(flat, src=src, group=group)
+    out: dict[str, MaskSet] = {}
+    off = 0
+    for k, items in layout:
+        d = {}
+        for n, s in items:
+            k_ = int(torch.Size(s).numel())
+            d[n] = flat[off : off + k_].view(s).bool().cpu()
+            off += k_
+        out[k] = MaskSet(d, _validate=False)
+    return out[""] if single else out
