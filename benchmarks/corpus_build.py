@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import sys
@@ -20,23 +19,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- corpus_build:start -->", "<!-- corpus_build:end -->"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
+    from benchmarks.common import cpu_model, write_section
     from asr_pathways.data.synth import SynthConfig, build_corpus, parse_hours
-    from asr_pathways.io import atomic_write_json, atomic_write_text
+    from asr_pathways.io import atomic_write_json
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--languages", default="en,fr,it,nl")
@@ -74,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     atomic_write_json(ROOT / "benchmarks" / "results" / "corpus_build.json", result)
     section = "\n".join([
-        START,
         "## Corpus build (espeak-ng synthesis)",
         "",
         f"`{result['command']}` (seed {args.seed}, {result['jobs']} jobs) on {result['machine']['cpu']}, {result['machine']['cores']} cores:",
@@ -84,15 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| {','.join(langs)} | {hours:.3f} | {utts} | {wall:.1f} | **{result['hours_per_wall_minute']:.2f}** |",
         "",
         "Target: at least 1 hour of audio per wall minute. Raw numbers: benchmarks/results/corpus_build.json.",
-        END,
     ])
-    bm = ROOT / "BENCHMARKS.md"
-    text = bm.read_text() if bm.is_file() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    atomic_write_text(bm, text)
+    write_section("corpus_build", section)
     print(json.dumps(result, indent=2))
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)

@@ -1,0 +1,139 @@
+"""`asr-pathways train`: train a dense RNN-T, multilingual or fine-tuned on some languages.
+
+    asr-pathways train --preset small --corpus data/mls4 --out runs/dense
+    asr-pathways train --init runs/dense --languages fr --steps 500 --out runs/mono-fr
+
+A run folder that already holds a checkpoint is resumed (``--restart`` starts over). Under
+``torchrun --nproc_per_node N`` the same command trains with DDP (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="corpus folder written by `asr-pathways corpus ...`")
+    p.add_argument("--out", required=True, help="run folder to write (resumed if it holds a checkpoint)")
+    p.add_argument("--preset", default="small", help="model/training preset: tiny, small, base, or a YAML file")
+    p.add_argument("--languages", help="comma-separated languages to train on (default: every language of the corpus)")
+    p.add_argument("--init", help="start from the weights (and tokenizer) of this run folder, e.g. for monolingual fine-tuning")
+    p.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps")
+    p.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"], help="decay after warm-up")
+    p.add_argument("--max-duration", type=float, help="seconds of audio per batch")
+    p.add_argument("--language-weights", help="auto (hours^0.5), uniform, hours, or en=2,fr=1")
+    p.add_argument("--languages-per-step", type=int, help="monolingual batches per optimizer step (0 = all languages)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--seed", type=int, default=0, help="random seed (data order, init, augmentation)")
+    p.add_argument("--bf16", dest="bf16", action="store_true", default=None, help="bf16 autocast for encoder/joiner")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    p.add_argument("--vocab-size", type=int, help="SentencePiece vocabulary size including blank (default: the preset's)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out and start over")
+    p.add_argument("--eval-split", default="test", help="split to evaluate at the end ('none' to skip)")
+    p.add_argument("--eval-max-utts", type=int, default=None, help="evaluate at most this many utterances per language")
+
+
+_FLAG_TO_TRAIN = {
+    "steps": "steps", "lr": "lr", "warmup_steps": "warmup_steps", "lr_schedule": "lr_schedule",
+    "max_duration": "max_duration", "language_weights": "language_weights",
+    "languages_per_step": "languages_per_step", "checkpoint_every": "checkpoint_every", "seed": "seed", "bf16": "bf16",
+}
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    from .asr.model import load_preset
+    from .train import TrainConfig
+
+    preset = load_preset(args.preset)
+    train = dict(preset.get("train", {}))
+    for flag, key in _FLAG_TO_TRAIN.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            train[key] = v
+    TrainConfig.from_dict(train, source=str(args.preset))  # validate early
+    tok = dict(preset.get("tokenizer", {"vocab_size": 256}))
+    if args.vocab_size:
+        tok["vocab_size"] = args.vocab_size
+    return dict(preset["model"]), train, tok
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data.corpus import Corpus
+    from .evaluate import evaluate, wer_table, write_evaluation
+    from .runs import TOKENIZER_NAME, copy_tokenizer, load_tokenizer
+    from .runtime import init_distributed, pick_device, seed_everything, shutdown_distributed
+    from .train import RunConfig, Trainer, TrainConfig, build_model, read_run_config, write_run_config
+
+    out = Path(args.out)
+    device = pick_device(args.device)
+    dist_info = init_distributed(device)
+    corpus = Corpus(args.corpus)
+    languages = args.languages.split(",") if args.languages else list(corpus.languages)
+    unknown = [l for l in languages if l not in corpus.languages]
+    if unknown:
+        raise InputError(f"languages {unknown} are not in the corpus", path=args.corpus, field="--languages", expected=f"some of {corpus.languages}")
+
+    if args.init:
+        init_cfg = read_run_config(Path(args.init))
+        model_cfg, tok_cfg = init_cfg.model, init_cfg.tokenizer
+        _, train_cfg, _ = resolve_config(args)
+        tokenizer = load_tokenizer(args.init)
+        tok_src = Path(args.init) / TOKENIZER_NAME
+    else:
+        model_cfg, train_cfg, tok_cfg = resolve_config(args)
+        from .asr.tokenizer import tokenizer_for_corpus
+
+        tokenizer = tokenizer_for_corpus(args.corpus, tok_cfg["vocab_size"]) if dist_info.is_main else None
+        if dist_info.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+            tokenizer = tokenizer_for_corpus(args.corpus, tok_cfg["vocab_size"])
+        tok_src = Path(tokenizer.path)
+    cfg = TrainConfig.from_dict(train_cfg)
+    seed_everything(cfg.seed)
+    rc = RunConfig(
+        preset=str(args.preset), model=model_cfg, train=asdict(cfg) | {"betas": list(cfg.betas)}, tokenizer=tok_cfg,
+        corpus=str(args.corpus), languages=languages, init=args.init,
+        command="asr-pathways " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    resume = (out / "checkpoint.safetensors").is_file() and not args.restart
+    if resume:
+        old = read_run_config(out)
+        if old.model != rc.model or old.languages != rc.languages:
+            raise InputError(
+                "the run folder holds a checkpoint of a different model or language set", path=out,
+                hint="Use another --out, or --restart to overwrite it",
+            )
+    if dist_info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        copy_tokenizer(tok_src, out)
+        write_run_config(out, rc)
+    model = build_model(model_cfg, tokenizer.vocab_size)
+    trainer = Trainer(model, tokenizer, corpus, languages, cfg, out, device=device, dist_info=dist_info, desc=out.name)
+    if resume:
+        trainer.restore()
+        if dist_info.is_main:
+            print(f"resuming {out} at step {trainer.step}/{cfg.steps}")
+    elif args.init:
+        trainer.restore(Path(args.init), weights_only=True)
+    trainer.train_until(cfg.steps)
+    trainer.close()
+    if dist_info.is_main and args.eval_split != "none":
+        result = evaluate(model, tokenizer, corpus, languages, args.eval_split, max_utts=args.eval_max_utts, device=device)
+        write_evaluation(out, result, title=f"{out.name} — {args.eval_split}")
+        print(wer_table(result, title=f"{out.name} — {args.eval_split}"))
+    shutdown_distributed()
+    return 0

@@ -1,0 +1,109 @@
+"""Dense baselines: the multilingual RNN-T trained from scratch, and monolingual fine-tunes of it.
+
+    python benchmarks/dense_baseline.py --corpus data/mls4 --steps 2000 --mono-steps 200
+
+Trains with `asr-pathways train` (tcmalloc preloaded, bf16 autocast on CPU), evaluates every
+language of the test split (unseen speakers and sentences), and records WER/CER per language and
+their average, training audio-seconds per second, peak memory and wall time, into
+benchmarks/results/dense_baseline.json and the `dense_baseline` section of BENCHMARKS.md.
+Build the corpus first: `asr-pathways corpus synth --out data/mls4` (the default 4 languages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+
+
+def train(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "asr_pathways.cli", "train", *args], check=True)
+    return time.perf_counter() - t0
+
+
+def summarise_metrics(run: Path) -> dict[str, float]:
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    rates = [r["audio_seconds_per_second"] for r in rows[1:]] or [rows[0]["audio_seconds_per_second"]]
+    return {
+        "audio_seconds_per_second": sum(rates) / len(rates),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+        "final_loss": rows[-1]["loss"],
+        "train_audio_hours": sum(r.get("audio_seconds", 0.0) for r in rows) / 3600,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default="data/mls4")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
+    p.add_argument("--out", default="runs/bench-dense")
+    p.add_argument("--eval-max-utts", type=int, default=None)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
+    wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
+    result = {
+        "benchmark": "dense_baseline",
+        "command": command_line("benchmarks/dense_baseline.py", argv),
+        "machine": machine_info(),
+        "seed": args.seed,
+        "preset": args.preset,
+        "steps": args.steps,
+        "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
+        "monolingual": {},
+    }
+    corpus_card = json.loads((Path(args.corpus) / "card.json").read_text())
+    if args.mono_steps:
+        for lang in result["multilingual"]["languages"]:
+            mono = out.parent / f"{out.name}-mono-{lang}"
+            w = train(["--init", str(out), "--languages", lang, "--steps", str(args.mono_steps), "--out", str(mono),
+                       "--lr", "5e-4", "--warmup-steps", "20", *common])
+            result["monolingual"][lang] = {"wall_s": w, **json.loads((mono / "wer_test.json").read_text())["languages"][lang]}
+    write_result("dense_baseline", result)
+
+    ml = result["multilingual"]
+    lines = [
+        "## Dense multilingual baseline (RNN-T, `small` preset)",
+        "",
+        f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}.",
+        "",
+        f"Training: {args.steps} steps in {ml['wall_s'] / 60:.1f} min wall (including start-up and test decoding), "
+        f"{ml['audio_seconds_per_second']:.0f} audio-seconds per second, {ml['train_audio_hours']:.1f} h of audio seen, "
+        f"peak RSS {ml['peak_rss_mb']:.0f} MB, final training loss {ml['final_loss']:.3f}.",
+        "",
+        "| language | train hours | test utterances | WER % (multilingual) | CER % | WER % (monolingual fine-tune) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for lang, r in ml["languages"].items():
+        hours = corpus_card["languages"].get(lang, {}).get("train", {}).get("hours", float("nan"))
+        mono = result["monolingual"].get(lang)
+        mono_s = f"{100 * mono['wer']:.2f}" if mono else "—"
+        lines.append(f"| {lang} | {hours:.2f} | {r['utterances']} | {100 * r['wer']:.2f} | {100 * r['cer']:.2f} | {mono_s} |")
+    avg = ml["average"]
+    mono_avg = ""
+    if result["monolingual"]:
+        vals = [v["wer"] for v in result["monolingual"].values()]
+        mono_avg = f"{100 * sum(vals) / len(vals):.2f}"
+    lines.append(f"| **average** | | | **{100 * avg['wer']:.2f}** | {100 * avg['cer']:.2f} | {mono_avg or '—'} |")
+    if args.mono_steps:
+        lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {args.mono_steps} steps per language (lr 5e-4)."]
+    lines += ["", "Raw numbers: benchmarks/results/dense_baseline.json."]
+    write_section("dense_baseline", "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
