@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
 PRELOAD := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC),)
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup test demo bench-tiny clean
 

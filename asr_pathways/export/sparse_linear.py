@@ -34,6 +34,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def _kernels() -> ctypes.CDLL | None:
     try:
         from torch.utils import cpp_extension
 
+        # the `ninja` wheel installs its binary beside this interpreter; make it findable
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
         tag = hashlib.sha1((_SOURCE.read_bytes().hex() + _cpu_fingerprint()).encode()).hexdigest()[:10]
         path = cpp_extension.load(
             name=f"asrp_sparse_kernels_{tag}",
