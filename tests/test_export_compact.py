@@ -67,8 +67,8 @@ def _outputs(model, seed=5):
 def test_round_trip_all_pathways(tmp_path, block):
     model, cfg = _tiny()
     masks = _pathway_masks(model, 0.7, block)
-    meta = export_pathways(model, masks, tmp_path / "m", cfg)
-    assert meta["pathways"] == ["en", "fr", "it"]
+    meta = export_pathways(model, masks, tmp_path / "m", cfg, keep_ctc=True)
+    assert meta["pathways"] == ["en", "fr", "it"] and meta["dropped"] == []
     assert all(info["block"] == [block[0], 1] for info in meta["prunable"].values())
     cm = CompactModel.load(tmp_path / "m")
     for lang in ("en", "fr", "it"):
@@ -89,7 +89,7 @@ def test_unstructured_masks_and_edge_rows(tmp_path):
     model, cfg = _tiny(seed=1)
     g = torch.Generator().manual_seed(0)
     masks = {"xx": {n: torch.rand(p.shape, generator=g) > 0.6 for n, p in model.named_parameters() if n in model.weight_matrix_names()}}
-    export_pathways(model, masks, tmp_path / "m", cfg)
+    export_pathways(model, masks, tmp_path / "m", cfg, keep_ctc=True)
     cm = CompactModel.load(tmp_path / "m")
     expected = masked_state_dict(model, masks["xx"])
     assert all(torch.equal(cm.state_dict("xx")[k], v) for k, v in expected.items())
@@ -102,9 +102,19 @@ def test_single_language_size(tmp_path):
     meta_all = export_pathways(model, masks, tmp_path / "all", cfg)
     meta_fr = export_pathways(model, masks, tmp_path / "fr", cfg, languages=["fr"])
     assert meta_fr["pathways"] == ["fr"]
-    dense = meta_fr["sizes"]["dense_float32_bytes"]
+    sizes = meta_fr["sizes"]
+    dense = sizes["dense_float32_bytes"]
     prunable = sum(p.numel() * 4 for n, p in model.named_parameters() if n in masks["fr"])
-    other = dense - prunable
+    ctc = sum(p.numel() * 4 for n, p in model.named_parameters() if n.startswith("ctc_head."))
+    other = dense - prunable - ctc  # the CTC head is dropped by default
+    assert meta_fr["dropped"] == ["ctc_head.bias", "ctc_head.weight"] and meta_fr["config"]["ctc_weight"] == 0
+    assert sizes["values_bytes"] == pytest.approx(0.3 * prunable, rel=0.02)
+    assert sizes["bitmap_bytes"] <= prunable / 4 / 8 / 8 + 8 * len(masks["fr"])
+    assert sizes["dense_remainder_bytes"] == other
+    assert sizes["values_bytes"] + sizes["bitmap_bytes"] + sizes["dense_remainder_bytes"] + sizes["header_bytes"] == sizes["weights_bytes"]
+    assert sizes["sparsity_prunable"] == pytest.approx(0.7, abs=0.02)
+    assert sizes["sparsity_all_parameters"] == pytest.approx(0.7 * prunable / dense, abs=0.02)
+    assert sizes["ratio_to_dense"] < sizes["ratio_to_dense_decoding"]
     # stored: 30% of the prunable values + bitmaps (1 bit per 8 weights) + the rest dense + header
     assert meta_fr["sizes"]["weights_bytes"] <= 0.3 * prunable + prunable / 256 + other + 16_000
     assert meta_fr["sizes"]["weights_bytes"] < meta_all["sizes"]["weights_bytes"]
@@ -112,7 +122,9 @@ def test_single_language_size(tmp_path):
     with pytest.raises(Exception, match="no pathway"):
         cm.state_dict("en")
     expected = masked_state_dict(model, masks["fr"])
-    assert all(torch.equal(cm.state_dict("fr")[k], v) for k, v in expected.items())
+    got = cm.state_dict("fr")
+    assert set(got) == {k for k in expected if not k.startswith("ctc_head.")}
+    assert all(torch.equal(got[k], expected[k]) for k in got)
 
 
 def test_sparse_kernel_decoding_matches_dense(tmp_path):
@@ -125,7 +137,8 @@ def test_sparse_kernel_decoding_matches_dense(tmp_path):
     export_pathways(model, masks, tmp_path / "m", cfg, languages=["fr"])
     cm = CompactModel.load(tmp_path / "m")
     dense = cm.model("fr")
-    sparse = cm.model("fr", sparse_kernels=True)
+    assert dense.ctc_head is None  # dropped: RNN-T decoding does not use it
+    sparse = cm.model("fr", sparse_kernels=True, kernel_mode="kernel")  # tiny layers: force the kernel
     n_sparse = sum(isinstance(m, BlockSparseLinear) for m in sparse.modules())
     assert n_sparse >= 3 * cfg["num_layers"]
     g = torch.Generator().manual_seed(0)
@@ -134,10 +147,25 @@ def test_sparse_kernel_decoding_matches_dense(tmp_path):
     hyp_dense = greedy_decode(dense, feats, lens)
     assert sum(map(len, hyp_dense)) > 0
     assert greedy_decode(sparse, feats, lens) == hyp_dense
+    assert greedy_decode(cm.model("fr", sparse_kernels=True), feats, lens) == hyp_dense  # auto mode
     # batch 1, as in streaming decoding
     for i in range(3):
         assert greedy_decode(sparse, feats[i : i + 1, : lens[i]], lens[i : i + 1]) == greedy_decode(dense, feats[i : i + 1, : lens[i]], lens[i : i + 1])
     # and use_sparse_kernels on the training-time model gives the same
     ref = RNNTModel(ModelConfig.from_dict(cfg), 29).eval()
     ref.load_state_dict(masked_state_dict(model, masks["fr"]))
-    assert greedy_decode(use_sparse_kernels(ref, masks["fr"]), feats, lens) == hyp_dense
+    assert greedy_decode(use_sparse_kernels(ref, masks["fr"], mode="kernel"), feats, lens) == hyp_dense
+
+
+def test_keep_ctc_and_dense_export(tmp_path):
+    model, cfg = _tiny(seed=3)
+    masks = _pathway_masks(model, 0.5, langs=("fr",))
+    meta = export_pathways(model, masks, tmp_path / "ctc", cfg, keep_ctc=True)
+    assert meta["dropped"] == [] and meta["config"]["ctc_weight"] == cfg["ctc_weight"]
+    cm = CompactModel.load(tmp_path / "ctc")
+    assert cm.model("fr").ctc_head is not None
+    # no masks at all: one pathway "dense", every weight stored dense
+    meta = export_pathways(model, {"dense": {}}, tmp_path / "dense", cfg)
+    assert meta["prunable"] == {} and meta["sizes"]["sparsity_prunable"] == 0.0
+    got = CompactModel.load(tmp_path / "dense").state_dict("dense")
+    assert all(torch.equal(got[k], v) for k, v in model.state_dict().items() if not k.startswith("ctc_head."))

@@ -1,16 +1,80 @@
-"""`asr-pathways export RUN_DIR --out MODEL_DIR [--language fr] [--onnx]`."""
+"""`asr-pathways export RUN --out MODEL_DIR [--language fr] [--keep-ctc] [--onnx]`.
+
+RUN may be any run folder:
+
+- a multilingual prune run (``pathways``, ``dynamic``; ``runs/NAME/checkpoint.safetensors`` holds one
+  mask per language): all pathways, or with ``--language fr`` only fr's;
+- a LAP run (one ``shared`` mask): the shared pathway; ``--language fr`` names it ``fr`` in the
+  export (the same mask for every language);
+- a monolingual prune run (``imp``, ``lth``, ``adaptive``: one complete run per language under
+  ``RUN/lang/{lang}/``, each with its own weights): ``--language`` picks the sub-run (required when
+  there are several), or pass ``RUN/lang/fr`` itself;
+- a dense run (``asr-pathways train``, no masks): exported dense, as one pathway named ``dense``
+  (useful as a baseline and for ONNX); ``--language`` is an error there, as no pathway exists.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+DENSE_PATHWAY = "dense"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=Path, help="run folder (runs/NAME) holding checkpoint.safetensors with pathway masks")
+    p.add_argument("run", type=Path, help="run folder: a prune run (per-language or shared masks, or lang/{lang}/ sub-runs) or a dense run")
     p.add_argument("--out", type=Path, required=True, help="output model folder")
-    p.add_argument("--language", default=None, help="export only this pathway (a single-language model)")
-    p.add_argument("--onnx", action="store_true", help="also write encoder/predictor/joiner ONNX graphs (needs --language)")
+    p.add_argument("--language", default=None, help="export only this pathway (a single-language model); picks the sub-run of a monolingual prune run")
+    p.add_argument("--keep-ctc", action="store_true", help="keep the CTC head of an RNN-T model (dropped by default: RNN-T decoding does not use it)")
+    p.add_argument("--onnx", action="store_true", help="also write encoder/predictor/joiner ONNX graphs of the exported pathway (needs --language when several are exported)")
+
+
+def resolve_run(run: Path, language: str | None) -> Path:
+    """The folder holding the checkpoint: ``run`` itself, or its monolingual sub-run ``lang/{language}``."""
+    from asr_pathways.checkpoint import CHECKPOINT_NAME
+    from asr_pathways.errors import InputError
+
+    run = Path(run)
+    if (run / CHECKPOINT_NAME).is_file():
+        return run
+    subs = sorted(p.name for p in (run / "lang").glob("*") if (p / CHECKPOINT_NAME).is_file()) if (run / "lang").is_dir() else []
+    if not subs:
+        raise InputError(
+            "no checkpoint in run folder", path=run,
+            expected=f"{CHECKPOINT_NAME} (a train or prune run) or lang/{{lang}}/{CHECKPOINT_NAME} (a monolingual prune run)",
+        )
+    if language is None:
+        if len(subs) == 1:
+            return run / "lang" / subs[0]
+        raise InputError(
+            "a monolingual prune run holds one model per language", path=run, field="--language",
+            expected="one of " + ", ".join(subs), hint=f"add --language {subs[0]}",
+        )
+    if language not in subs:
+        raise InputError(f"no sub-run for language {language!r}", path=run / "lang", field="--language", expected="one of " + ", ".join(subs))
+    return run / "lang" / language
+
+
+def select_masks(masks: dict, language: str | None, run: Path) -> tuple[dict, list[str] | None]:
+    """(masks to export, languages) for ``--language``; a LAP ``shared`` mask serves any language."""
+    from asr_pathways.errors import InputError
+    from asr_pathways.methods.common import SHARED
+
+    if not masks:
+        if language is not None:
+            raise InputError(
+                "this run has no pathway masks (a dense run): there is no language pathway to pick", path=run,
+                field="--language", hint="omit --language to export the dense model, or export a prune run",
+            )
+        return {DENSE_PATHWAY: {}}, None
+    if language is None:
+        return masks, None
+    if language in masks:
+        return masks, [language]
+    if set(masks) == {SHARED} or len(masks) == 1:
+        (only,) = masks.values()
+        return {language: only}, [language]
+    raise InputError(f"no pathway named {language}", path=run, field="--language", expected="one of " + ", ".join(sorted(masks)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,26 +83,32 @@ def run(args: argparse.Namespace) -> int:
 
     from .compact import CompactModel, export_pathways
 
-    loaded = load_run(args.run)
-    if not loaded.masks:
-        raise InputError("the run has no pathway masks", path=args.run, expected="a run written by `asr-pathways prune`")
-    languages = [args.language] if args.language else None
-    tok = Path(args.run) / TOKENIZER_NAME
+    folder = resolve_run(args.run, args.language)
+    loaded = load_run(folder)
+    masks, languages = select_masks(loaded.masks, args.language, folder)
+    tok = folder / TOKENIZER_NAME
     meta = export_pathways(
-        loaded.model, loaded.masks, args.out, loaded.config.model,
+        loaded.model, masks, args.out, loaded.config.model,
         tokenizer_path=tok if tok.is_file() else None, languages=languages,
-        extra_meta={"source_run": str(args.run)},
+        extra_meta={"source_run": str(folder), "source_masks": sorted(loaded.masks)}, keep_ctc=args.keep_ctc,
     )
     s = meta["sizes"]
+    mb = lambda b: f"{b / 1e6:.3f} MB"  # noqa: E731
     print(
-        f"exported {', '.join(meta['pathways'])} to {args.out}: {s['weights_bytes'] / 1e6:.2f} MB "
-        f"({s['ratio_to_dense']:.3f}x the dense float32 model, {s['dense_float32_bytes'] / 1e6:.2f} MB)"
+        f"exported {', '.join(meta['pathways'])} from {folder} to {args.out}: {mb(s['weights_bytes'])} = "
+        f"{s['ratio_to_dense']:.3f}x the full dense float32 model ({mb(s['dense_float32_bytes'])}), "
+        f"{s['ratio_to_dense_decoding']:.3f}x its decoding part ({mb(s['dense_float32_decoding_bytes'])})\n"
+        f"  prunable values {mb(s['values_bytes'])} + bitmaps {mb(s['bitmap_bytes'])} + dense remainder "
+        f"{mb(s['dense_remainder_bytes'])} + header {mb(s['header_bytes'])}\n"
+        f"  sparsity: {s['sparsity_prunable']:.1%} of the prunable weights = {s['sparsity_all_parameters']:.1%} of all "
+        f"parameters" + (f"; dropped {', '.join(meta['dropped'])} (--keep-ctc keeps it)" if meta["dropped"] else "")
     )
     if args.onnx:
-        if not args.language:
+        pathways = meta["pathways"]
+        if len(pathways) != 1:
             raise InputError("--onnx exports one pathway", field="--onnx", hint="add --language LANG")
         from .onnx_export import export_onnx
 
-        paths = export_onnx(CompactModel.load(args.out).model(args.language), Path(args.out) / "onnx")
+        paths = export_onnx(CompactModel.load(args.out).model(pathways[0]), Path(args.out) / "onnx")
         print("ONNX graphs:", ", ".join(str(p) for p in paths.values()))
     return 0

@@ -18,6 +18,21 @@ without storing the union separately. Loading pathway l gives exactly θ ⊙ m_l
 training-time ``PathwayModel`` uses inside ``with pm.pathway(l):``.
 
 ``export_pathways(..., languages=["fr"])`` writes a single-pathway model: only fr's blocks.
+
+Only what decoding needs is written: an RNN-T model's CTC head (``ctc_head.*``, an auxiliary
+training loss that RNN-T greedy decoding never reads; ``greedy_decode(method="auto")`` decodes with
+the transducer whenever there is a joiner) is dropped unless ``keep_ctc=True`` (CLI ``--keep-ctc``);
+the exported config then says ``ctc_weight: 0`` and ``model.json`` lists the dropped tensors. A
+CTC-only model keeps its head (it is its decoder). A run without masks exports as one pathway named
+``dense`` that stores every weight dense.
+
+``model.json["sizes"]`` breaks the file down: ``values_bytes`` (kept blocks of the prunable weights),
+``bitmap_bytes``, ``dense_remainder_bytes`` (never-pruned tensors: front-end, embedding, norms,
+biases, depthwise convolutions), ``header_bytes``; ``ratio_to_dense`` is against the *full* dense
+float32 model (CTC head included), ``ratio_to_dense_decoding`` against the dense float32 tensors
+this file holds. ``sparsity_prunable`` is the fraction of the prunable weights that are zero in the
+stored pathways (the union for several), ``sparsity_all_parameters`` the same zeros over every
+parameter of the full model.
 """
 
 from __future__ import annotations
@@ -128,6 +143,7 @@ def export_pathways(
     tokenizer_path: str | Path | None = None,
     languages: list[str] | None = None,
     extra_meta: Mapping[str, Any] | None = None,
+    keep_ctc: bool = False,
 ) -> dict[str, Any]:
     """Write a compact model for the pathways ``languages`` (default: all of ``masks``).
 
@@ -146,7 +162,17 @@ def export_pathways(
         )
     if not languages:
         raise InputError("nothing to export: no pathway masks", expected="a run pruned into pathways")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    full_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    config_dict = dict(config_dict)
+    state = dict(full_state)
+    dropped: list[str] = []
+    transducer = getattr(model, "joiner", None) is not None
+    if transducer and not keep_ctc:
+        dropped = sorted(k for k in state if k.startswith("ctc_head."))
+        for k in dropped:
+            del state[k]
+        if "ctc_weight" in config_dict or dropped:
+            config_dict["ctc_weight"] = 0.0
     names = sorted({n for l in languages for n in masks[l]})
     unknown = [n for n in names if n not in state]
     if unknown:
@@ -171,29 +197,58 @@ def export_pathways(
         tensors[f"values/{name}"] = _padded_blocks(w2, rows)[bi, :, bj].contiguous()
         for l, g in zip(languages, grids):
             tensors[f"bitmap/{l}/{name}"] = pack_bits(g)
-        prunable[name] = {"shape": list(w.shape), "block": [rows, 1], "stored_blocks": int(bi.numel())}
+        kept = int(sum(m.sum() for m in ms))  # kept entries, summed over the exported pathways
+        prunable[name] = {"shape": list(w.shape), "block": [rows, 1], "stored_blocks": int(bi.numel()), "kept": kept}
     out_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": dict(config_dict),
+        "config": config_dict,
         "vocab_size": int(getattr(model, "vocab_size", 0)) or None,
         "pathways": list(languages),
         "prunable": prunable,
         "tokenizer": None,
+        "dropped": dropped,
     }
     meta.update(dict(extra_meta or {}))
     save_tensors(out_dir / WEIGHTS_NAME, tensors, {"format": FORMAT, "format_version": FORMAT_VERSION})
     if tokenizer_path is not None:
         atomic_write_bytes(out_dir / TOKENIZER_NAME, Path(tokenizer_path).read_bytes())
         meta["tokenizer"] = TOKENIZER_NAME
-    meta["sizes"] = {
-        "weights_bytes": (out_dir / WEIGHTS_NAME).stat().st_size,
-        "dense_float32_bytes": dense_float32_bytes(model),
-    }
-    meta["sizes"]["ratio_to_dense"] = meta["sizes"]["weights_bytes"] / meta["sizes"]["dense_float32_bytes"]
+    meta["sizes"] = size_report(tensors, out_dir / WEIGHTS_NAME, full_state, state, prunable, len(languages))
     atomic_write_json(out_dir / META_NAME, meta)
     return meta
+
+
+def size_report(
+    tensors: Mapping[str, torch.Tensor], weights_path: Path, full_state: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor], prunable: Mapping[str, Any], n_pathways: int,
+) -> dict[str, Any]:
+    """Sizes of an export: the file broken down, ratios to the dense model, sparsity (see module doc)."""
+    nbytes = lambda prefix: sum(t.numel() * t.element_size() for k, t in tensors.items() if k.startswith(prefix))  # noqa: E731
+    file_bytes = weights_path.stat().st_size
+    values, bitmaps, rest = nbytes("values/"), nbytes("bitmap/"), nbytes("dense/")
+    full = sum(t.numel() * 4 for t in full_state.values())
+    decoding = sum(t.numel() * 4 for t in state.values())
+    params_all = sum(t.numel() for t in full_state.values() if t.is_floating_point())
+    n_prunable = sum(math.prod(i["shape"]) for i in prunable.values())
+    kept = sum(i["kept"] for i in prunable.values()) / max(1, n_pathways)  # mean over pathways
+    zeros = n_prunable - kept
+    return {
+        "weights_bytes": file_bytes,
+        "values_bytes": values,
+        "bitmap_bytes": bitmaps,
+        "dense_remainder_bytes": rest,
+        "header_bytes": file_bytes - values - bitmaps - rest,
+        "dense_float32_bytes": full,
+        "dense_float32_decoding_bytes": decoding,
+        "ratio_to_dense": file_bytes / full,
+        "ratio_to_dense_decoding": file_bytes / decoding,
+        "prunable_parameters": n_prunable,
+        "all_parameters": params_all,
+        "sparsity_prunable": zeros / n_prunable if n_prunable else 0.0,
+        "sparsity_all_parameters": zeros / params_all if params_all else 0.0,
+    }
 
 
 def dense_float32_bytes(model: nn.Module) -> int:
@@ -280,16 +335,18 @@ class CompactModel:
             sd[name] = blocks.reshape(-1, inn)[:out].reshape(shape).clone()
         return sd
 
-    def model(self, pathway: str, sparse_kernels: bool = False) -> nn.Module:
+    def model(self, pathway: str, sparse_kernels: bool = False, kernel_mode: str = "auto") -> nn.Module:
         """An ``RNNTModel`` in eval mode holding θ ⊙ m_pathway; with ``sparse_kernels`` its pruned
-        Linear layers are :class:`BlockSparseLinear` (attention and LSTM stay dense-masked)."""
+        Linear layers are :class:`BlockSparseLinear` (attention and LSTM stay dense-masked), each in
+        ``kernel_mode`` ("auto": kernel or dense F.linear per call, whichever the cost model
+        predicts faster; "kernel": always the kernel)."""
         from asr_pathways.asr.model import ModelConfig, RNNTModel
 
         model = RNNTModel(ModelConfig.from_dict(self.meta["config"]), int(self.meta["vocab_size"]))
         model.load_state_dict(self.state_dict(pathway))
         model.eval()
         if sparse_kernels:
-            use_sparse_kernels(model, self.masks(pathway))
+            use_sparse_kernels(model, self.masks(pathway), mode=kernel_mode)
         return model
 
 
@@ -301,7 +358,7 @@ def masked_state_dict(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> dic
     return sd
 
 
-def use_sparse_kernels(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> nn.Module:
+def use_sparse_kernels(model: nn.Module, mask: Mapping[str, torch.Tensor], mode: str = "auto") -> nn.Module:
     """Replace, in place, every plain ``nn.Linear`` whose weight is in ``mask`` by a
     :class:`BlockSparseLinear` holding weight ⊙ mask. Linear layers used through their weight
     tensors (``nn.MultiheadAttention.out_proj``) and LSTMs are left as they are."""
@@ -311,7 +368,9 @@ def use_sparse_kernels(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> nn
             full = f"{mod_name}.{child_name}" if mod_name else child_name
             if type(child) is nn.Linear and f"{full}.weight" in mask:
                 m = mask[f"{full}.weight"].to(child.weight.device, torch.bool)
-                setattr(module, child_name, BlockSparseLinear.from_dense(child.weight * m, m, child.bias))
+                layer = BlockSparseLinear.from_dense(child.weight * m, m, child.bias)
+                layer.mode = mode
+                setattr(module, child_name, layer)
     return model
 
 

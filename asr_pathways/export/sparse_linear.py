@@ -3,7 +3,10 @@
 torch cannot multiply with (8, 1) BSR blocks on the CPU, and its CSR kernels are 3-8x *slower* than
 dense at batch 1 (docs: /work/shared/notes/MEASURED.md). This module stores only the kept blocks and
 multiplies with a small C++ kernel (``sparse_kernels.cpp``), built on first use by
-:mod:`torch.utils.cpp_extension` with ``g++ -O3 -march=native -fopenmp`` and called through ctypes.
+:mod:`torch.utils.cpp_extension` with ``g++ -O3 -march=native -fopenmp`` as a Python extension
+module (pybind11 from torch's headers; ~30 s once, cached per source, CPU and torch version). Its
+``linear`` takes the tensors and does reshaping, allocation and transposition in C++: a call costs
+about 1 µs more than ``F.linear`` (the earlier ctypes binding cost ~10 µs).
 
 Storage (``BlockSparseLinear`` buffers, what :func:`pack` returns):
 
@@ -16,8 +19,16 @@ Storage (``BlockSparseLinear`` buffers, what :func:`pack` returns):
 * ``block=(1, 1)``: CSR, ``values`` of shape ``(nnz, 1)``.
 
 Kernels: batch 1 runs one 8-wide vector dot product per block row (``y[8i:8i+8] += x[j] * v[k]``);
-batch > 1 transposes the input once and does an 8 x 16 outer-product update per kept block, held in
-registers. Results equal dense to float rounding (the summation order differs).
+batch > 4 transposes the input once (8x8 AVX tiles) and does an 8 x 16 outer-product update per kept
+block, held in registers. Results equal dense to float rounding (the summation order differs).
+
+Never slower than dense: ``BlockSparseLinear.mode = "auto"`` (the default) decides per call, from
+the layer's shape, its stored values and the number of input rows n, whether the kernel or dense
+``F.linear`` on the (lazily built, cached) dense weight ⊙ mask is faster, with the cost model
+:data:`COST_TABLE_US` (:func:`kernel_wins`). In the ``small`` preset at 70%, batch-1 decoding keeps
+the predictor/joiner matrices of 256x256 and up and the encoder layers (n = frames) on the kernel,
+and tiny layers (the 29-row joiner output of a toy vocabulary, 64x64 test models) on dense.
+``mode = "kernel"`` / ``"dense"`` force one path (tests, benchmarks).
 
 Threads: a call uses ``torch.get_num_threads()`` OpenMP threads (the same libgomp pool as torch)
 when it has at least :data:`PARALLEL_MIN_WORK` stored values x batch rows, otherwise one thread:
@@ -30,7 +41,6 @@ is active. Inference only: no gradients flow through the sparse kernel.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import hashlib
 import os
@@ -42,13 +52,39 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["BlockSparseLinear", "pack", "unpack", "kernel_backend", "sparse_linear", "PARALLEL_MIN_WORK"]
+__all__ = [
+    "BlockSparseLinear", "pack", "unpack", "kernel_backend", "sparse_linear", "kernel_wins", "PARALLEL_MIN_WORK",
+    "COST_TABLE_US",
+]
 
 # stored values x batch rows from which a call uses torch.get_num_threads() threads
 PARALLEL_MIN_WORK = 1 << 18
 
+# Per-call choice between the kernel and dense F.linear (``BlockSparseLinear.mode == "auto"``).
+# Predicted µs for a call with n input rows (1 thread), fitted by least squares (non-negative) on
+# layers of 64x64 .. 1024x256 at 50/70/90% 8x1-block sparsity, n in {1, 2, 4, ..., 128}, on the
+# development machine (Intel Xeon with AVX-512, torch 2.13, MKL); see benchmarks/sparse_inference.py:
+#   dense(n)  = a + b * out * in / 1000        kernel(n) = c + d * stored / 1000 + e * in / 1000
+# For n between two rows the row below is used with its per-element terms scaled by n / n_row
+# (n > 128: the last row, scaled). The kernel is used when kernel(n) * KERNEL_MARGIN < dense(n), so a
+# layer too small to win (the per-call cost of ~1 µs more than F.linear) or too dense stays dense.
+# 1x1 (CSR) weights count each stored value twice (gathers). Matrices over ~1 MB make dense
+# memory-bound and slower than predicted: the rule errs towards dense there, never towards the kernel.
+COST_TABLE_US = (
+    # n,   a,     b,     c,      d,     e
+    (1, 2.912, 0.058, 4.135, 0.060, 0.0),
+    (2, 3.166, 0.039, 4.347, 0.119, 0.0),
+    (4, 2.875, 0.087, 4.741, 0.233, 0.0),
+    (8, 3.771, 0.144, 5.564, 0.217, 1.735),
+    (16, 1.613, 0.329, 5.993, 0.245, 0.210),
+    (32, 1.939, 0.502, 6.878, 0.514, 1.227),
+    (64, 2.181, 0.832, 9.655, 0.984, 6.017),
+    (128, 1.322, 1.561, 15.443, 2.095, 6.350),
+)
+KERNEL_MARGIN = 1.1
+
 _SOURCE = Path(__file__).with_name("sparse_kernels.cpp")
-_ABI_VERSION = 1
+_ABI_VERSION = 2
 
 
 # ----------------------------------------------------------------------------- kernel loading
@@ -68,7 +104,8 @@ def _cpu_fingerprint() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _kernels() -> ctypes.CDLL | None:
+def _kernels():
+    """The compiled extension module (``linear``), or None when it cannot be built."""
     if os.environ.get("ASR_PATHWAYS_SPARSE_BACKEND", "").lower() == "torch":
         return None
     try:
@@ -78,17 +115,20 @@ def _kernels() -> ctypes.CDLL | None:
         bindir = os.path.dirname(sys.executable)
         if bindir not in os.environ.get("PATH", "").split(os.pathsep):
             os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-        tag = hashlib.sha1((_SOURCE.read_bytes().hex() + _cpu_fingerprint()).encode()).hexdigest()[:10]
-        path = cpp_extension.load(
-            name=f"asrp_sparse_kernels_{tag}",
-            sources=[str(_SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            is_python_module=False,
-            verbose=False,
-        )
-        lib = ctypes.CDLL(str(path) if path else _find_built(f"asrp_sparse_kernels_{tag}"))
-        if lib.asrp_sparse_abi_version() != _ABI_VERSION:
+        tag = hashlib.sha1(
+            (_SOURCE.read_bytes().hex() + _cpu_fingerprint() + torch.__version__).encode()
+        ).hexdigest()[:10]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cpp_extension's notes about compiler versions
+            mod = cpp_extension.load(
+                name=f"asrp_sparse_ext_{tag}",
+                sources=[str(_SOURCE)],
+                extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                extra_ldflags=["-fopenmp"],
+                is_python_module=True,
+                verbose=False,
+            )
+        if getattr(mod, "ABI_VERSION", None) != _ABI_VERSION:
             raise RuntimeError("stale sparse kernel build")
     except Exception as e:  # no compiler, no write access to the build folder, ...
         warnings.warn(
@@ -98,18 +138,7 @@ def _kernels() -> ctypes.CDLL | None:
             stacklevel=3,
         )
         return None
-    i64, i32p, fp = ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p
-    for fn in ("asrp_bsr8_mv", "asrp_bsr8_mm", "asrp_csr_mv", "asrp_csr_mm"):
-        f = getattr(lib, fn)
-        f.argtypes = [i64, i32p, i32p, fp, fp, i64, i64, fp, fp, i64, ctypes.c_int]
-        f.restype = None
-    return lib
-
-
-def _find_built(name: str) -> str:
-    from torch.utils.cpp_extension import _get_build_directory
-
-    return str(Path(_get_build_directory(name, verbose=False)) / f"{name}.so")
+    return mod
 
 
 def kernel_backend() -> str:
@@ -197,42 +226,31 @@ def sparse_linear(
 ) -> torch.Tensor:
     """``x @ W.T + bias`` for packed W (see :func:`pack`); x: (..., in_features), any float dtype."""
     lib = _kernels()
-    in_features = x.shape[-1]
     if lib is None or x.device.type != "cpu":
-        w = unpack(indptr.cpu(), cols.cpu(), values.cpu(), (out_features, in_features)).to(x.device, x.dtype)
+        w = unpack(indptr.cpu(), cols.cpu(), values.cpu(), (out_features, x.shape[-1])).to(x.device, x.dtype)
         return F.linear(x, w, None if bias is None else bias.to(x.dtype))
-    lead = x.shape[:-1]
-    x2 = x.detach().reshape(-1, in_features)
-    if x2.dtype != torch.float32:
-        x2 = x2.float()
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    n = x2.shape[0]
-    y = torch.empty(n, out_features, dtype=torch.float32)
-    if n == 0 or out_features == 0:
-        return y.reshape(*lead, out_features).to(x.dtype)
-    r = values.shape[1]
-    nnz = values.numel()
-    if num_threads is None:
-        num_threads = torch.get_num_threads() if nnz * n >= PARALLEL_MIN_WORK else 1
-    b = None if bias is None else bias.detach()
-    if b is not None and (b.dtype != torch.float32 or not b.is_contiguous() or b.device.type != "cpu"):
-        b = b.to("cpu", torch.float32).contiguous()
-    bptr = b.data_ptr() if b is not None else None
-    args_head = (out_features, indptr.data_ptr(), cols.data_ptr(), values.data_ptr())
-    if n == 1 or (n <= 4 and r == 8):
-        fn = lib.asrp_bsr8_mv if r == 8 else lib.asrp_csr_mv
-        if n > 1 and x2.stride(0) < in_features:
-            x2 = x2.contiguous()
-        fn(*args_head, x2.data_ptr(), x2.stride(0) if n > 1 else in_features, n, bptr, y.data_ptr(), out_features, int(num_threads))
-    else:
-        np_ = (n + 15) // 16 * 16
-        xt = x2.new_zeros(in_features, np_)
-        xt[:, :n] = x2.t()
-        fn = lib.asrp_bsr8_mm if r == 8 else lib.asrp_csr_mm
-        fn(*args_head, xt.data_ptr(), np_, n, bptr, y.data_ptr(), out_features, int(num_threads))
-    y = y.reshape(*lead, out_features)
-    return y if x.dtype == torch.float32 else y.to(x.dtype)
+    return lib.linear(x.detach(), indptr, cols, values, bias, out_features, num_threads or 0, PARALLEL_MIN_WORK)
+
+
+def predicted_us(out_features: int, in_features: int, stored: int, n: int, block=(8, 1)) -> tuple[float, float]:
+    """(dense µs, kernel µs) predicted by :data:`COST_TABLE_US` for a call with ``n`` input rows."""
+    row = COST_TABLE_US[0]
+    for r in COST_TABLE_US:
+        if r[0] <= n:
+            row = r
+    nr, a, b, c, d, e = row
+    scale = max(n, 1) / nr
+    if tuple(block) == (1, 1):
+        stored = 2 * stored
+    dense = a + b * scale * out_features * in_features / 1000
+    kernel = c + scale * (d * stored + e * in_features) / 1000
+    return dense, kernel
+
+
+def kernel_wins(out_features: int, in_features: int, stored: int, n: int, block=(8, 1)) -> bool:
+    """Whether the cost model predicts the kernel to beat dense ``F.linear`` by :data:`KERNEL_MARGIN`."""
+    dense, kernel = predicted_us(out_features, in_features, stored, n, block)
+    return kernel * KERNEL_MARGIN < dense
 
 
 class BlockSparseLinear(nn.Module):
@@ -257,6 +275,11 @@ class BlockSparseLinear(nn.Module):
             self.register_buffer("bias", torch.zeros(self.out_features, dtype=torch.float32))
         else:
             self.bias = None
+        #: "auto" (cost model per call, see :func:`kernel_wins`), "kernel" (always) or "dense" (always)
+        self.mode = "auto"
+        self._choice: dict[int, bool] = {}
+        self._dense_weight: torch.Tensor | None = None
+        self._dense_bias: torch.Tensor | None = None
 
     @classmethod
     def from_dense(
@@ -278,6 +301,7 @@ class BlockSparseLinear(nn.Module):
         layer = cls(inn, out, block=block, bias=bias is not None)
         p = pack(weight, mask, layer.block)
         layer.indptr, layer.cols, layer.values = p["indptr"], p["cols"], p["values"]
+        layer._choice.clear()
         if bias is not None:
             layer.bias = bias.detach().to("cpu", torch.float32).clone().contiguous()
         return layer
@@ -293,6 +317,8 @@ class BlockSparseLinear(nn.Module):
             if key in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[key]))
         self.block = _norm_block((self.values.shape[1], 1))
+        self._choice.clear()
+        self._dense_weight = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
@@ -308,11 +334,30 @@ class BlockSparseLinear(nn.Module):
         """The dense (out, in) weight ``weight * mask``."""
         return unpack(self.indptr, self.cols, self.values, (self.out_features, self.in_features))
 
+    def use_kernel(self, n: int) -> bool:
+        """Whether a call with ``n`` input rows runs the kernel (else dense ``F.linear``), per :attr:`mode`."""
+        if self.mode != "auto":
+            return self.mode == "kernel"
+        hit = self._choice.get(n)
+        if hit is None:
+            hit = kernel_wins(self.out_features, self.in_features, self.values.numel(), n, self.block)
+            if len(self._choice) < 4096:
+                self._choice[n] = hit
+        return hit
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sparse_linear(x, self.indptr, self.cols, self.values, self.out_features, self.bias)
+        lib = _kernels()
+        if lib is not None and x.device.type == "cpu" and self.use_kernel(x.numel() // max(1, self.in_features)):
+            return lib.linear(x, self.indptr, self.cols, self.values, self.bias, self.out_features, 0, PARALLEL_MIN_WORK)
+        w = self._dense_weight
+        if w is None or w.dtype != x.dtype or w.device != x.device:
+            # built on first use and kept (not in the state_dict); same values as the packed blocks
+            w = self._dense_weight = self.to_dense().to(x.device, x.dtype)
+            self._dense_bias = None if self.bias is None else self.bias.to(x.device, x.dtype)
+        return F.linear(x, w, self._dense_bias)
 
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, block={self.block}, "
-            f"density={self.density:.3f}, bias={self.bias is not None}"
+            f"density={self.density:.3f}, bias={self.bias is not None}, mode={self.mode}"
         )
