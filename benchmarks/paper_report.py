@@ -1,0 +1,537 @@
+"""The report of `asr-pathways bench` (:mod:`benchmarks.paper`): reads the finished runs and writes
+``OUT/report.md``, ``OUT/results.json`` and ``OUT/plots/*.png`` (and the BENCHMARKS.md section).
+
+Every number comes from the runs' own files: ``hyps_test.jsonl`` (per-utterance word errors, the
+WER of every cell and the paired bootstrap), ``masks_summary.json`` (union sparsity, IoU),
+``history.jsonl`` (weights revived and dropped), ``cost.json`` (Table 3) and the benchmark's
+``bench_job.json`` records (wall time of the dense fine-tuning runs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.paper import PAPER, Context, Planner, Profile, _levels
+
+# ------------------------------------------------------------------------------------ collect
+METHOD_LABELS_T1 = [
+    ("dense θ_ML", "dense-eval"), ("dense mono, continued", "dense-mono"), ("IMP-70%", "imp"), ("LTH-70%", "lth"),
+    ("adaptive from IMP-50%", "adapt-imp50"), ("adaptive from IMP-70%", "adapt-imp70"),
+    ("adaptive from LTH-50%", "adapt-lth50"), ("adaptive from LTH-70%", "adapt-lth70"),
+]
+METHOD_LABELS_T2 = [
+    ("dense θ_ML", "dense-eval"), ("dense multi, continued", "dense-multi"), ("LAP-70%", "lap"),
+    ("ASR Pathways (LTH-70%)", "pathways"), ("Dynamic from LTH-50%", "dyn-lth50"), ("Dynamic from LTH-70%", "dyn-lth70"),
+    ("Dynamic from LAP-50%", "dyn-lap50"), ("Dynamic from LAP-70%", "dyn-lap70"),
+]
+METHOD_LABELS_DEMO_MONO = [("dense θ_ML", "dense-eval"), ("IMP-70%", "imp"), ("adaptive from IMP-50%", "adapt-imp50")]
+METHOD_LABELS_DEMO_MULTI = [("dense θ_ML", "dense-eval"), ("ASR Pathways (LTH-70%)", "pathways"), ("Dynamic from LTH-70%", "dyn-lth70")]
+
+
+def _relabel(labels: list[tuple[str, str]], pr: Profile) -> list[tuple[str, str]]:
+    """Names of keys follow the profile's levels (mid/target), labels too."""
+    mid, tgt = round(100 * pr.mid), round(100 * pr.target)
+    out = []
+    for label, key in labels:
+        label = label.replace("50%", f"{mid}%").replace("70%", f"{tgt}%")
+        key = key.replace("50", str(mid)).replace("70", str(tgt)) if key.startswith(("adapt-", "dyn-")) else key
+        out.append((label, key))
+    return out
+
+
+class Results:
+    """Reads the finished runs: per-utterance errors, WER, masks summaries, history and cost."""
+
+    def __init__(self, planner: Planner, layout: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+        self.pl = planner
+        self.layout = layout
+        self.records = records
+        self._scores: dict[str, Any] = {}
+
+    def folder(self, key: str) -> Path:
+        return self.pl.jobs[key].folder
+
+    def scores(self, key: str | list[str]) -> dict[str, dict[str, tuple[int, int]]]:
+        from asr_pathways.report import read_hyps
+
+        if isinstance(key, list):
+            merged: dict[str, Any] = {}
+            for k in key:
+                merged.update(self.scores(k))
+            return merged
+        if key not in self._scores:
+            self._scores[key] = read_hyps(self.folder(key) / "hyps_test.jsonl")
+        return self._scores[key]
+
+    def method_scores(self, keys: dict[int, dict[str, Any]], name: str, dense_eval: str = "dense-eval") -> dict[int, Any]:
+        """seed → per-utterance scores of one method (θ_ML's scores repeated for every seed)."""
+        out = {}
+        for seed, k in keys.items():
+            if name == "dense-eval":
+                out[seed] = self.scores(dense_eval)
+            elif name in k:
+                out[seed] = self.scores(k[name])
+        return out
+
+    def summary(self, key: str) -> dict[str, Any]:
+        p = self.folder(key) / "masks_summary.json"
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def cost(self, key: str | list[str]) -> dict[str, float]:
+        """Optimizer steps, batches, wall and mask seconds, language-specific pruning rounds (upstream included)."""
+        keys = key if isinstance(key, list) else [key]
+        tot = {"optimizer_steps": 0.0, "language_batches": 0.0, "wall_seconds": 0.0, "mask_seconds": 0.0,
+               "language_specific_pruning_rounds": 0.0, "adapt_events": 0.0}
+        for k in keys:
+            job = self.pl.jobs[k]
+            cf = job.folder / "cost.json"
+            if cf.is_file():
+                c = json.loads(cf.read_text())
+                for f in ("optimizer_steps", "language_batches", "wall_seconds", "mask_seconds", "language_specific_pruning_rounds"):
+                    tot[f] += float(c["total"].get(f, 0))
+                tot["adapt_events"] += float(c["own"].get("adapt_events", 0))
+            else:  # a train run: steps and batches from the plan, wall time from the benchmark's record
+                rec = self.records.get(k) or {}
+                multi = "--languages-per-step" in job.argv and job.argv[job.argv.index("--languages-per-step") + 1] == "0"
+                steps = job.batches // max(1, len(job.languages)) if multi else job.batches
+                tot["optimizer_steps"] += steps
+                tot["language_batches"] += job.batches
+                tot["wall_seconds"] += float(rec.get("wall_seconds") or math.nan)
+        return tot
+
+    def history(self, key: str) -> list[dict[str, Any]]:
+        from asr_pathways.methods.common import read_history
+
+        return read_history(self.folder(key))
+
+
+def _fmt_rel(r: dict[str, Any]) -> str:
+    if r is None or math.isnan(r.get("relative", math.nan)):
+        return "—"
+    lo, hi = r["ci"]
+    return f"{100 * r['relative']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def _verdict(r: dict[str, Any], kind: str) -> str:
+    lo, hi = r["ci"]
+    if kind == "approx":
+        return "consistent (CI contains 0)" if lo <= 0 <= hi else ("better than the baseline" if lo > 0 else "worse than the baseline")
+    if lo > 0:
+        return "reproduced (CI above 0)"
+    if hi < 0:
+        return "contradicted (CI below 0)"
+    return "not resolved (CI contains 0)"
+
+
+def table_rows(res: Results, seeds_keys: dict[int, dict[str, Any]], labels: list[tuple[str, str]], langs: tuple[str, ...],
+               dense_eval: str, with_masks: bool) -> tuple[list[list[str]], dict[str, Any], dict[str, dict[str, list[float]]]]:
+    from asr_pathways.report import fmt_mean_std, language_wer, macro_wer
+
+    rows, data, bars = [], {}, {}
+    for label, name in labels:
+        sc = res.method_scores(seeds_keys, name if name != "dense-mono" else "__mono__", dense_eval)
+        if name == "dense-mono":
+            sc = {s: res.scores(k["dense-mono"]) for s, k in seeds_keys.items() if "dense-mono" in k}
+        if not sc:
+            continue
+        per_lang = {l: [language_wer(sc[s][l]) for s in sc if l in sc[s]] for l in langs}
+        avg = [macro_wer(sc[s], langs) for s in sc]
+        bars[label] = {**per_lang, "average": avg}
+        row = [label] + [fmt_mean_std(per_lang[l]) for l in langs] + [f"**{fmt_mean_std(avg)}**"]
+        entry: dict[str, Any] = {"key": name, "wer": per_lang, "average": avg, "seeds": list(sc)}
+        if with_masks:
+            us, io = [], []
+            for s, k in seeds_keys.items():
+                if name in k and not name.startswith("dense"):
+                    summ = res.summary(k[name])
+                    if summ:
+                        us.append(summ.get("union_sparsity", math.nan))
+                        vals = list(summ.get("iou", {}).values())
+                        io.append(sum(vals) / len(vals) if vals else 1.0)
+            if name.startswith("dense"):
+                us, io = [0.0], [1.0]
+            row += [fmt_mean_std(us, digits=1), fmt_mean_std(io, scale=1, digits=3)]
+            entry |= {"union_sparsity": us, "mean_iou": io}
+        rows.append(row)
+        data[label] = entry
+    return rows, data, bars
+
+
+def compare(res: Results, seeds_keys: dict[int, dict[str, Any]], base: str, method: str, langs: tuple[str, ...], dense_eval: str) -> dict[str, Any] | None:
+    from asr_pathways.report import paired_bootstrap
+
+    def get(name: str) -> dict[int, Any]:
+        if name == "dense-mono":
+            return {s: res.scores(k["dense-mono"]) for s, k in seeds_keys.items() if "dense-mono" in k}
+        return res.method_scores(seeds_keys, name, dense_eval)
+
+    b, m = get(base), get(method)
+    if not b or not m or not (set(b) & set(m)):
+        return None
+    return paired_bootstrap(b, m, languages=list(langs))
+
+
+# ------------------------------------------------------------------------------------ report
+def module_of(name: str) -> str:
+    """``encoder.layers.3.ff1.linear1.weight`` → ``enc3.ff``; ``joiner.output.weight`` → ``joiner``."""
+    import re
+
+    m = re.match(r"encoder\.layers\.(\d+)\.([a-z_]+?)\d*\.", name)
+    if m:
+        kind = {"self_attn": "attn", "ff": "ff", "conv": "conv"}.get(m.group(2), m.group(2))
+        return f"enc{m.group(1)}.{kind}"
+    return name.split(".")[0]
+
+
+def _module_order(g: str) -> tuple[int, int, str]:
+    import re
+
+    m = re.match(r"enc(\d+)\.(.*)", g)
+    return (0, int(m.group(1)), m.group(2)) if m else (1, 0, g)
+
+
+def _card_line(corpus: Path) -> str:
+    try:
+        card = json.loads((corpus / "card.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return f"corpus {corpus}"
+    parts = []
+    for l, per in card.get("languages", {}).items():
+        tr, te = per.get("train", {}), per.get("test", {})
+        parts.append(f"{l} {tr.get('hours', 0):.2f} h train / {te.get('utterances', 0)} test utts")
+    return f"corpus `{corpus}`: " + "; ".join(parts)
+
+
+def _dense_line(dense: Path) -> str:
+    try:
+        from asr_pathways.train import read_run_config
+
+        rc = read_run_config(dense)
+        meta = json.loads((dense / "checkpoint.json").read_text()) if (dense / "checkpoint.json").is_file() else {}
+        step = meta.get("step", rc.train.get("steps"))
+        return f"dense θ_ML `{dense}`: preset {rc.preset}, {step} steps, languages {','.join(rc.languages)}"
+    except Exception:  # noqa: BLE001 - a description only
+        return f"dense θ_ML `{dense}`"
+
+
+def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, dict[str, Any]], ctx: Context,
+                 wall: float, command: str) -> dict[str, Any]:
+    """Tables (JSON + Markdown) and plots into ``OUT/report.md``, ``OUT/results.json``, ``OUT/plots/``."""
+    from asr_pathways.io import atomic_write_json, atomic_write_text
+    from asr_pathways.report import fmt_mean_std, markdown_table, mean_std, plot_cost, plot_mask_changes, plot_wer_bars
+
+    from benchmarks.common import machine_info, machine_line
+
+    pr = ctx.profile
+    res = Results(planner, layout, records)
+    out = ctx.out
+    plots = out / "plots"
+    langs = pr.languages
+    seeds_keys = layout["seeds"]
+    machine = machine_info()
+    run_wall = sum(float(r.get("wall_seconds") or 0.0) for r in records.values())
+    md: list[str] = [f"# Paper tables — profile `{pr.name}`", ""]
+    md += [f"Command: `{command}`  ", f"Machine: {machine_line(machine)}  ", f"Seeds: {list(ctx.seeds)} · wall time of this invocation {wall / 60:.1f} min; sum of the recorded wall times of all "
+           f"{len(records)} runs (cached ones included, dense training and corpus too) {run_wall / 60:.1f} min  ",
+           f"Data: {_card_line(ctx.corpus)}  ", f"{_dense_line(ctx.dense)}  ",
+           f"Schedule: target {pr.target:g}, blocks {pr.block}, T = {pr.T} steps per round, n = {pr.n}, p = {pr.p:g} "
+           f"(levels {', '.join(f'{x:g}' for x in _levels(0, pr.target, pr.p))}); adaptive phases and ASR Pathways train "
+           f"{planner.R * pr.T} steps; evaluation on {f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language.", "",
+           f"_{pr.note}_", "",
+           "Cells: WER % mean ± std over seeds (one value: one seed). Relative reductions: (WER_base − WER) / WER_base of the "
+           "macro-average WER, with the 95% CI of a paired bootstrap over test utterances and seeds (2000 replicates).", ""]
+    results: dict[str, Any] = {"profile": asdict(pr), "command": command, "machine": machine, "seeds": list(ctx.seeds),
+                               "wall_seconds": wall, "runs_wall_seconds": run_wall, "corpus": str(ctx.corpus), "dense": str(ctx.dense), "tables": {}}
+    claims: list[list[str]] = []
+    claims_data: list[dict[str, Any]] = []
+    files: dict[str, str] = {}
+
+    def claim(title: str, base: str, method: str, paper: str, kind: str, sk=seeds_keys, lg=langs, de="dense-eval") -> None:
+        r = compare(res, sk, base, method, lg, de)
+        if r is None:
+            return
+        claims.append([title, paper, _fmt_rel(r), f"{100 * r['mean']:+.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else f"{100 * r['mean']:+.1f}",
+                       _verdict(r, kind)])
+        claims_data.append({"title": title, "base": base, "method": method, "paper": paper, "kind": kind, **r})
+
+    # ----- Table 1
+    full = any(p in ctx.parts for p in ("table1", "table2", "table3", "ablations"))
+    t1_labels = _relabel(METHOD_LABELS_T1 if full else METHOD_LABELS_DEMO_MONO, pr)
+    t1_langs = langs if full else (pr.ablation_language,)
+    if any(p in ctx.parts for p in ("table1", "demo_mono")):
+        rows, data, bars = table_rows(res, seeds_keys, t1_labels, t1_langs, "dense-eval", with_masks=False)
+        if rows:
+            md += ["## Table 1 — monolingual pruning (one model per language)", "",
+                   markdown_table(["method", *t1_langs, "average"], rows),
+                   (f"dense mono, continued = θ_ML fine-tuned on each language for {planner.full_rounds * pr.T} steps, as many as IMP/LTH "
+                    "take per language (the control for extra training). " if "dense mono, continued" in data else "")
+                   + "Adaptive rows start from the masks of the IMP/LTH run at that level and from θ_ML's weights.", ""]
+            files["wer_table1"] = str(plot_wer_bars(bars, plots / "wer_table1.png", "Table 1 — monolingual: WER by method and language", t1_langs).relative_to(out))
+            md += [f"![WER, Table 1]({files['wer_table1']})", ""]
+            results["tables"]["table1"] = data
+    # ----- Table 2
+    t2_labels = _relabel(METHOD_LABELS_T2 if full else METHOD_LABELS_DEMO_MULTI, pr)
+    if any(p in ctx.parts for p in ("table2", "demo_multi")):
+        rows, data, bars = table_rows(res, seeds_keys, t2_labels, langs, "dense-eval", with_masks=True)
+        if rows:
+            md += ["## Table 2 — multilingual (one weight set, a pathway per language)", "",
+                   markdown_table(["method", *langs, "average", "union sparsity %", "mean IoU"], rows),
+                   "union sparsity = sparsity of the union of all pathways over the prunable weights (the deployed size); mean IoU = "
+                   "mean pairwise IoU of the final pathways."
+                   + (f" dense multi, continued = θ_ML trained on {planner.R * pr.T} multilingual steps (one batch per language per "
+                      "step, as the pathway update), the control." if "dense multi, continued" in data else ""), ""]
+            files["wer_table2"] = str(plot_wer_bars(bars, plots / "wer_table2.png", "Table 2 — multilingual: WER by method and language", langs).relative_to(out))
+            md += [f"![WER, Table 2]({files['wer_table2']})", ""]
+            results["tables"]["table2"] = data
+    # ----- claims
+    mid, tgt = round(100 * pr.mid), round(100 * pr.target)
+    if "table1" in ctx.parts:
+        claim(f"adaptive (IMP-{mid}%) vs IMP-{tgt}%", "imp", f"adapt-imp{mid}", PAPER["adaptive_vs_imp"], "better")
+        claim(f"adaptive (IMP-{tgt}%) vs IMP-{tgt}%", "imp", f"adapt-imp{tgt}", PAPER["adaptive_vs_imp"], "better")
+        claim(f"adaptive (LTH-{mid}%) vs LTH-{tgt}%", "lth", f"adapt-lth{mid}", PAPER["adaptive_vs_imp"], "better")
+        claim(f"adaptive (LTH-{tgt}%) vs LTH-{tgt}%", "lth", f"adapt-lth{tgt}", PAPER["adaptive_vs_imp"], "better")
+        claim(f"control: IMP-{tgt}% vs dense mono continued", "dense-mono", "imp", "—", "approx")
+        claim(f"control: adaptive (IMP-{mid}%) vs dense mono continued", "dense-mono", f"adapt-imp{mid}", "—", "approx")
+        claim("control: dense mono continued vs θ_ML", "dense-eval", "dense-mono", "—", "approx")
+    if "demo_mono" in ctx.parts:
+        claim(f"adaptive (IMP-{mid}%) vs IMP-{tgt}% ({pr.ablation_language})", "imp", f"adapt-imp{mid}", PAPER["adaptive_vs_imp"], "better", lg=t1_langs)
+    if "table2" in ctx.parts:
+        claim(f"Dynamic (LTH-{mid}%) vs ASR Pathways", "pathways", f"dyn-lth{mid}", PAPER["dynamic_vs_pathways"], "better")
+        claim(f"Dynamic (LTH-{tgt}%) vs ASR Pathways", "pathways", f"dyn-lth{tgt}", PAPER["dynamic_vs_pathways"], "better")
+        claim(f"Dynamic (LAP-{tgt}%) vs ASR Pathways (LTH-{tgt}%)", "pathways", f"dyn-lap{tgt}", PAPER["lap_adapt_vs_lth"], "approx")
+        claim(f"Dynamic (LAP-{mid}%) vs ASR Pathways (LTH-{tgt}%)", "pathways", f"dyn-lap{mid}", PAPER["lap_adapt_vs_lth"], "approx")
+        claim(f"Dynamic (LAP-{tgt}%) vs Dynamic (LTH-{tgt}%)", f"dyn-lth{tgt}", f"dyn-lap{tgt}", PAPER["lap_adapt_vs_lth"], "approx")
+        claim("control: ASR Pathways vs dense multi continued", "dense-multi", "pathways", "—", "approx")
+        claim(f"control: Dynamic (LTH-{mid}%) vs dense multi continued", "dense-multi", f"dyn-lth{mid}", "—", "approx")
+        claim("control: dense multi continued vs θ_ML", "dense-eval", "dense-multi", "—", "approx")
+    if "demo_multi" in ctx.parts:
+        claim(f"Dynamic (LTH-{tgt}%) vs ASR Pathways", "pathways", f"dyn-lth{tgt}", PAPER["dynamic_vs_pathways"], "better")
+    if claims:
+        md += ["## The paper's claims, measured", "",
+               markdown_table(["comparison", "paper", "ours: relative reduction [95% CI]", "per seed mean ± std", "verdict"], claims,
+                              ["l", "r", "r", "r", "l"]),
+               "Positive = the method has fewer word errors than the baseline. `control` rows separate the effect of pruning from "
+               "that of extra training.", ""]
+        results["claims"] = claims_data
+    # ----- Table 3
+    cost_rows, cost_plot, cost_data = [], {}, {}
+    if any(p in ctx.parts for p in ("table3", "demo_mono", "demo_multi")):
+        for label, name in [*(t1_labels if any(p in ctx.parts for p in ("table1", "table3", "demo_mono")) else []),
+                            *(t2_labels if any(p in ctx.parts for p in ("table2", "table3", "demo_multi")) else [])]:
+            if name == "dense-eval" or label in cost_data:
+                continue
+            per = []
+            for s, k in seeds_keys.items():
+                if name in k:
+                    per.append(res.cost(k[name]))
+            if not per:
+                continue
+            col = {f: [c[f] for c in per] for f in per[0]}
+            share = [c["mask_seconds"] / c["wall_seconds"] if c["wall_seconds"] else math.nan for c in per]
+            cost_rows.append([label, f"{mean_std(col['optimizer_steps'])[0]:.0f}", f"{mean_std(col['language_batches'])[0]:.0f}",
+                              fmt_mean_std(col["wall_seconds"], scale=1, digits=1), fmt_mean_std(share, digits=2),
+                              f"{mean_std(col['language_specific_pruning_rounds'])[0]:.0f}", f"{mean_std(col['adapt_events'])[0]:.0f}"])
+            cost_plot[label] = {"wall_seconds": col["wall_seconds"], "mask_seconds": col["mask_seconds"]}
+            cost_data[label] = col | {"mask_share": share}
+        if cost_rows:
+            md += ["## Table 3 — cost of each full pipeline", "",
+                   markdown_table(["pipeline", "optimizer steps", "language batches", "wall s", "% computing masks",
+                                   "language-specific pruning rounds", "adaptations"], cost_rows),
+                   "Upstream runs included (an adaptive or Dynamic run counts the IMP/LTH/LAP rounds that made its starting masks, "
+                   "from cost.json `total`); the dense model's training is not. Optimizer steps of multilingual runs each hold one "
+                   "batch per language (language batches = the compute). Dense rows: wall time measured by the benchmark.", ""]
+            files["cost"] = str(plot_cost(cost_plot, plots / "cost.png", "Table 3 — wall time per pipeline").relative_to(out))
+            md += [f"![cost]({files['cost']})", ""]
+            results["tables"]["table3"] = cost_data
+    # ----- masks: sparsity per layer, overlap, revived/dropped
+    first = min(seeds_keys) if seeds_keys else None
+    if first is not None:
+        from asr_pathways.sparsity.masks import MaskSet
+        from asr_pathways.sparsity.report import mask_report, plot_overlap, plot_sparsity_per_layer, write_report
+
+        k = seeds_keys[first]
+        shown = [(n, l) for l, n in [*t2_labels, *t1_labels] if n in k and not n.startswith("dense")]
+        mask_runs = []
+        for want in ("pathways", f"dyn-lth{mid}", f"dyn-lap{tgt}", f"dyn-lth{tgt}"):
+            for name, label in shown:
+                if name == want and len(mask_runs) < 3 and name not in [m for m, _ in mask_runs]:
+                    mask_runs.append((name, label))
+        for name, label in mask_runs:
+            folder = res.folder(k[name]) / "masks"
+            ms = {l: MaskSet.load(folder / f"{l}.safetensors") for l in langs if (folder / f"{l}.safetensors").is_file()}
+            if not ms:
+                continue
+            rep = mask_report(ms)
+            folder_out = plots / f"masks-{name}"
+            write_report(rep, folder_out, title=f"{label} (seed {first})", plots=False)  # report.json/.md: every matrix
+            coarse = mask_report(ms, groups=module_of)  # the plot: one row per layer and module kind (readable at any depth)
+            rows = sorted(coarse["union"]["per_group"], key=_module_order)
+            files[f"masks-{name}"] = str(plot_sparsity_per_layer({
+                "matrices": rows, "languages": coarse["languages"],
+                "pathways": {l: {"per_matrix": coarse["pathways"][l]["per_group"]} for l in coarse["languages"]},
+                "union": {"per_matrix": coarse["union"]["per_group"]},
+            }, folder_out / "sparsity_per_layer.png").relative_to(out))
+            files[f"overlap-{name}"] = str(plot_overlap(rep, folder_out / "overlap_iou.png").relative_to(out))
+        if mask_runs:
+            md += ["## Masks (seed %d)" % first, ""]
+            for name, label in mask_runs:
+                if f"masks-{name}" in files:
+                    md += [f"**{label}**: sparsity per layer and module kind (every matrix, the union and the IoU in "
+                           f"`{Path(files[f'masks-{name}']).parent}/report.md`), and the overlap between languages.", "",
+                           f"![sparsity per layer, {label}]({files[f'masks-{name}']}) ![overlap, {label}]({files[f'overlap-{name}']})", ""]
+        hist_runs = {}
+        for name in (f"adapt-imp{mid}", f"dyn-lth{mid}" if f"dyn-lth{mid}" in k else f"dyn-lth{tgt}", f"dyn-lap{tgt}"):
+            if name in k:
+                lab = dict((n, l) for l, n in [*t1_labels, *t2_labels]).get(name, name)
+                rows_h = [r for r in res.history(k[name]) if r.get("run", "") in ("", ) or name.startswith("adapt")]
+                hist_runs[f"{lab} (seed {first})"] = rows_h
+        if hist_runs:
+            files["mask_changes"] = str(plot_mask_changes(hist_runs, plots / "mask_changes.png").relative_to(out))
+            md += ["## Weights revived and dropped over training", "",
+                   "Every adapt/prune event: bars above 0 = weights revived (pruned before, kept after), below 0 (hatched) = dropped, "
+                   "as % of the prunable weights, one colour per language (history.jsonl).", "",
+                   f"![revived and dropped]({files['mask_changes']})", ""]
+    # ----- ablations
+    if layout.get("ablations"):
+        from asr_pathways.report import macro_wer, paired_bootstrap
+
+        abl_rows, abl_data = [], {}
+        A = pr.ablation_language if pr.ablation_language in langs else langs[0]
+        names = list(next(iter(layout["ablations"].values())))
+        for short in names:
+            per_seed_m, per_seed_b, desc, hist = {}, {}, "", []
+            for s, d in layout["ablations"].items():
+                key, base_key, desc = d[short]
+                if key not in planner.jobs or base_key not in planner.jobs:
+                    continue
+                per_seed_m[s] = res.scores(key)
+                per_seed_b[s] = res.scores(base_key)
+                hist += res.history(key)
+            if not per_seed_m:
+                continue
+            lg = [A] if not short.startswith("dyn") else list(langs)
+            ids = {l: list(next(iter(per_seed_m.values())).get(l, {})) for l in lg}
+            wm = [macro_wer(per_seed_m[s], lg, ids) for s in per_seed_m]
+            wb = [macro_wer(per_seed_b[s], lg, ids) for s in per_seed_b]
+            r = paired_bootstrap(per_seed_b, per_seed_m, languages=lg)
+            rv = sum(h.get("revived", 0) for h in hist if h.get("kind") in ("adapt", "prune"))
+            sp = [h.get("sparsity") for h in hist if h.get("kind") in ("adapt", "prune", "finalize")]
+            cost = [res.cost(d[short][0])["wall_seconds"] for d in layout["ablations"].values()]
+            abl_rows.append([desc, fmt_mean_std(wb), fmt_mean_std(wm), _fmt_rel(r), f"{100 * sp[-1]:.1f}" if sp else "—",
+                             f"{rv / max(1, len(per_seed_m)):,.0f}", fmt_mean_std(cost, scale=1, digits=0)])
+            abl_data[short] = {"description": desc, "wer_base": wb, "wer": wm, "relative": r, "revived_per_seed": rv / max(1, len(per_seed_m))}
+        if abl_rows:
+            md += ["## Ablations", "",
+                   f"Monolingual ablations change one option of adaptive masking from IMP-{mid}% on {A} (base = that language in the "
+                   f"Table 1 run, the same run except for the option; WER on {pr.ablation_eval_utts or 'all'} utterances); the Dynamic "
+                   "ablations change one option of a Table 2 run. Block and scope ablations start from the 8x1 layer-wise IMP masks and "
+                   "re-select with the ablated shape/scope at the first adaptation. Seeds: "
+                   f"{sorted(layout['ablations'])}.", "",
+                   markdown_table(["ablation", "base WER %", "WER %", "relative reduction vs base [95% CI]", "final sparsity %",
+                                   "weights revived", "wall s"], abl_rows), ""]
+            results["tables"]["ablations"] = abl_data
+    # ----- 8 languages
+    if layout.get("eight"):
+        e = pr.eight
+        assert e is not None
+        t8 = _relabel(METHOD_LABELS_T2, pr)
+        rows, data, bars = table_rows(res, layout["eight"], [(l, n if n == "dense-eval" else n) for l, n in t8], e.languages,
+                                      "dense-eval8", with_masks=True)
+        if rows:
+            md += ["## Beyond the paper — Table 2 with 8 languages", "",
+                   f"{_card_line(ctx.corpus8)}  ", f"{_dense_line(ctx.dense8)}; seeds {sorted(layout['eight'])}.", "",
+                   markdown_table(["method", *e.languages, "average", "union sparsity %", "mean IoU"], rows), ""]
+            files["wer_table2_8lang"] = str(plot_wer_bars(bars, plots / "wer_table2_8lang.png", "Table 2, 8 languages: WER", e.languages).relative_to(out))
+            md += [f"![WER, 8 languages]({files['wer_table2_8lang']})", ""]
+            results["tables"]["table2_8lang"] = data
+            before = len(claims)
+            claim(f"8 languages: Dynamic (LTH-{mid}%) vs ASR Pathways", "pathways", f"dyn-lth{mid}", PAPER["dynamic_vs_pathways"], "better",
+                  sk=layout["eight"], lg=e.languages, de="dense-eval8")
+            claim(f"8 languages: Dynamic (LAP-{tgt}%) vs ASR Pathways (LTH-{tgt}%)", "pathways", f"dyn-lap{tgt}", PAPER["lap_adapt_vs_lth"], "approx",
+                  sk=layout["eight"], lg=e.languages, de="dense-eval8")
+            if len(claims) > before:
+                md += [markdown_table(["comparison", "paper", "ours: relative reduction [95% CI]", "per seed mean ± std", "verdict"],
+                                      claims[before:], ["l", "r", "r", "r", "l"]), ""]
+                results["claims"] = claims_data
+    # ----- why
+    why = investigate(results, claims_data, pr)
+    if why:
+        md += ["## Why (what the numbers show)", "", why, ""]
+    results["files"] = files
+    results["why"] = why
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "report.md", "\n".join(md))
+    results["report_markdown"] = "\n".join(md)
+    return results
+
+
+def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profile) -> str:
+    """Data-driven bullets: are the method differences larger than the CI widths and than the controls' effects?"""
+    if not claims:
+        return ""
+
+    def cap(t: str) -> str:
+        t = t.replace("control: ", "")
+        return t[:1].upper() + t[1:]
+
+    def ci(c: dict[str, Any]) -> str:
+        return f"{100 * c['relative']:+.1f}% [{100 * c['ci'][0]:+.1f}, {100 * c['ci'][1]:+.1f}]"
+
+    main = [c for c in claims if not c["title"].startswith(("control", "8 languages"))]
+    ctrl = [c for c in claims if c["title"].startswith("control")]
+    out = []
+    biggest = max((abs(c["relative"]) for c in main if not math.isnan(c["relative"])), default=0.0)
+    if main:
+        rels = [abs(c["relative"]) for c in main if not math.isnan(c["relative"])]
+        widths = [c["ci"][1] - c["ci"][0] for c in main]
+        resolved = [c for c in main if c["excludes_zero"]]
+        line = (f"Method comparisons: |relative difference| {100 * min(rels):.1f}–{100 * max(rels):.1f}%, 95% CI widths "
+                f"{100 * min(widths):.1f}–{100 * max(widths):.1f}%; {len(resolved)} of {len(main)} comparisons exclude 0")
+        line += (": " + "; ".join(f"{c['title']} ({'better' if c['ci'][0] > 0 else 'worse'})" for c in resolved) + ".") if resolved else "."
+        if widths and min(widths) > 0.06:
+            line += " The paper's effects (2–6% relative) are smaller than these CI widths: this run cannot resolve them."
+        out.append(line)
+    for c in ctrl:
+        if "vs θ_ML" in c["title"]:
+            if abs(c["relative"]) < 1e-9 and biggest < 1e-9:
+                verdict = "neither extra training nor the methods changed WER."
+            elif abs(c["relative"]) > biggest:
+                verdict = ("extra training alone moves WER by more than any difference between methods, so methods must be "
+                           "compared at equal training steps (as these tables do) and against the continued dense model.")
+            else:
+                verdict = "extra training alone moves WER less than the largest difference between methods."
+            out.append(f"{cap(c['title'])}: {ci(c)} — {verdict}")
+        else:
+            out.append(f"{cap(c['title'])}: {ci(c)} (negative = pruning costs accuracy at equal extra training).")
+    t2 = results.get("tables", {}).get("table2", {})
+    for k, v in t2.items():
+        if "LAP" in k and k.startswith("Dynamic") and v.get("mean_iou"):
+            m = sum(v["mean_iou"]) / len(v["mean_iou"])
+            out.append(f"{k}: the pathways start identical (one LAP mask) and end with mean IoU {m:.3f} between languages"
+                       + (" — adaptation made them language-specific." if m < 0.999 else " — they did not diverge."))
+    out.append(f"Rounds are T = {pr.T} steps and n = {pr.n} here: the weights move little between adaptations, which bounds how "
+               "much an adaptation can change (see the revived/dropped plot) and therefore any WER effect.")
+    return "\n".join(f"- {x}" for x in out)
+
+
+def write_benchmarks_section(results: dict[str, Any], ctx: Context, command: str, path: Path | None = None) -> Path:
+    from benchmarks.common import machine_line, write_section
+
+    md = results["report_markdown"]
+    keep = []
+    skip = False
+    for line in md.splitlines()[1:]:
+        if line.startswith("## Masks") or line.startswith("## Weights revived"):
+            skip = True
+        elif line.startswith("## "):
+            skip = False
+        if not skip and not line.startswith("!["):
+            keep.append(line.replace("## ", "### ", 1) if line.startswith("## ") else line)
+    body = [f"## Paper tables (`asr-pathways bench --profile {ctx.profile.name}`)", "",
+            f"Report with plots: `{ctx.out / 'report.md'}` (raw numbers: `{ctx.out / 'results.json'}`). "
+            f"Machine: {machine_line(results['machine'])}.", "", *keep]
+    return write_section("paper_tables", "\n".join(body), path)

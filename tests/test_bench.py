@@ -1,0 +1,134 @@
+"""`asr-pathways bench`: the tiny profile end to end, the plan, and the paired bootstrap."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from asr_pathways.cli import main
+from asr_pathways.report import paired_bootstrap, utterance_errors, word_errors
+
+
+# ------------------------------------------------------------------------------ statistics
+def _scores(errors: list[int], words: int = 10, lang: str = "fr") -> dict:
+    return {lang: {f"u{i}": (e, words) for i, e in enumerate(errors)}}
+
+
+def test_word_errors_match_jiwer():
+    from asr_pathways.metrics import error_rates
+
+    pairs = [("the cat sat on the mat", "the cat sat on mat"), ("a b c", "x y"), ("", "oops extra"), ("one two", ""),
+             ("il fait beau aujourd'hui", "il fait beau aujourd hui"), ("same words here", "same words here")]
+    for ref, hyp in pairs:
+        assert word_errors(ref, hyp) == error_rates([ref], [hyp])["word_errors"], (ref, hyp)
+    sc = utterance_errors([{"id": "a", "language": "en", "ref": "x y z", "hyp": "x z"}])
+    assert sc == {"en": {"a": (1, 3)}}
+
+
+def test_bootstrap_identical_method_contains_zero():
+    import random
+
+    rng = random.Random(1)
+    base = {s: _scores([rng.randint(0, 6) for _ in range(200)]) for s in (0, 1, 2)}
+    r = paired_bootstrap(base, {s: json.loads(json.dumps(v)) for s, v in base.items()}, n_boot=500)
+    assert r["relative"] == 0.0
+    assert r["ci"][0] <= 0.0 <= r["ci"][1]
+    assert not r["excludes_zero"]
+
+
+def test_bootstrap_strictly_better_is_above_zero():
+    import random
+
+    rng = random.Random(2)
+    base, meth = {}, {}
+    for s in (0, 1):
+        errs = [rng.randint(1, 6) for _ in range(150)]
+        base[s] = _scores(errs) | _scores(errs, lang="it")
+        meth[s] = _scores([e - 1 for e in errs]) | _scores([e - 1 for e in errs], lang="it")
+    r = paired_bootstrap(base, meth, n_boot=500)
+    assert r["relative"] > 0 and r["ci"][0] > 0 and r["excludes_zero"]
+    assert r["languages"] == ["fr", "it"] and r["utterances"] == {"fr": 150, "it": 150}
+    worse = paired_bootstrap(meth, base, n_boot=500)  # the other way round: CI below 0
+    assert worse["ci"][1] < 0
+
+
+def test_bootstrap_pairs_only_common_utterances():
+    base = {0: {"fr": {"a": (1, 5), "b": (2, 5), "c": (9, 5)}}}
+    meth = {0: {"fr": {"a": (0, 5), "b": (1, 5)}}}  # evaluated on fewer utterances
+    r = paired_bootstrap(base, meth, n_boot=200)
+    assert r["utterances"] == {"fr": 2}
+    assert r["wer_base"] == pytest.approx(3 / 10) and r["wer_method"] == pytest.approx(1 / 10)
+
+
+# ------------------------------------------------------------------------------ plan
+def _paper():
+    from asr_pathways.bench_cli import load_paper
+
+    return load_paper()
+
+
+def test_small_profile_plan_fits_budget(capsys, tmp_path: Path):
+    paper = _paper()
+    pr = paper.PROFILES["small"]
+    ns = argparse.Namespace(out=str(tmp_path / "small"), seeds=None, only=None, no_ablations=False, corpus=None, dense=None,
+                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False, benchmarks_md=False)
+    res = paper.run_profile(pr, ns)
+    assert "s2/dyn-lap70" in res["plan"] and "s0/abl-dyn-candall" in res["plan"]
+    assert res["estimate"]["total_seconds"] / 60 <= pr.budget_minutes  # the arithmetic written in the profile's note
+    assert not (tmp_path / "small").exists()  # --plan runs nothing
+    demo = paper.PROFILES["demo"]
+    ns.out, ns.no_ablations = str(tmp_path / "demo"), True
+    d = paper.run_profile(demo, ns)
+    e = d["estimate"]
+    assert (e["total_seconds"] + e["dense_seconds"]) / 60 + 3 <= demo.budget_minutes  # + corpus synthesis (~2.5 min)
+
+
+# ------------------------------------------------------------------------------ tiny, end to end
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "tiny"
+    assert main(["bench", "--profile", "tiny", "--out", str(out)]) == 0
+    return out
+
+
+def test_tiny_writes_report_plots_and_tables(tiny_bench: Path):
+    out = tiny_bench
+    md = (out / "report.md").read_text()
+    for title in ("Table 1", "Table 2", "Table 3", "claims", "Ablations", "8 languages", "Why"):
+        assert title in md, title
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["tables"]) >= {"table1", "table2", "table3", "ablations", "table2_8lang"}
+    t1, t2 = res["tables"]["table1"], res["tables"]["table2"]
+    assert {"IMP-70%", "LTH-70%", "adaptive from IMP-50%", "adaptive from LTH-70%", "dense mono, continued"} <= set(t1)
+    assert {"LAP-70%", "ASR Pathways (LTH-70%)", "Dynamic from LAP-50%", "dense multi, continued"} <= set(t2)
+    assert 0.6 < t2["Dynamic from LTH-70%"]["union_sparsity"][0] <= 0.7 + 1e-6
+    assert t2["LAP-70%"]["mean_iou"] == [1.0]
+    for row in t1.values():
+        assert set(row["wer"]) == {"en", "fr", "it", "nl"}
+    cost = res["tables"]["table3"]
+    assert cost["Dynamic from LAP-70%"]["language_specific_pruning_rounds"] == [0]
+    assert cost["ASR Pathways (LTH-70%)"]["language_specific_pruning_rounds"][0] > 0
+    claims = {c["title"]: c for c in res["claims"]}
+    assert any(t.startswith("adaptive (IMP-50%)") for t in claims) and any(t.startswith("Dynamic (LTH-50%)") for t in claims)
+    for c in claims.values():
+        assert c["ci"][0] <= c["relative"] + 1e-12 or c["relative"] != c["relative"]
+    pngs = ["plots/wer_table1.png", "plots/wer_table2.png", "plots/wer_table2_8lang.png", "plots/cost.png", "plots/mask_changes.png",
+            "plots/masks-pathways/sparsity_per_layer.png", "plots/masks-pathways/overlap_iou.png"]
+    for p in pngs:
+        f = out / p
+        assert f.is_file() and f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
+        assert f"({p})" in md, p
+
+
+def test_tiny_rerun_reuses_every_run(tiny_bench: Path):
+    before = sorted(p.name for p in (tiny_bench / "runs" / "s0").iterdir())
+    stamps = {p: p.stat().st_mtime for p in (tiny_bench / "runs" / "s0").glob("*/cost.json")}
+    t0 = time.perf_counter()
+    assert main(["bench", "--profile", "tiny", "--out", str(tiny_bench)]) == 0
+    assert time.perf_counter() - t0 < 60
+    assert sorted(p.name for p in (tiny_bench / "runs" / "s0").iterdir()) == before
+    assert all(p.stat().st_mtime == m for p, m in stamps.items())
