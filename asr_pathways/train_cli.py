@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (data order, init, augmentation)")
     p.add_argument("--bf16", dest="bf16", action="store_true", default=None, help="bf16 autocast for encoder/joiner")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    p.add_argument("--spec-augment", dest="spec_augment", action="store_true", default=None, help="SpecAugment time/frequency masks (the preset's default)")
+    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="train without SpecAugment")
     p.add_argument("--vocab-size", type=int, help="SentencePiece vocabulary size including blank (default: the preset's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out and start over")
@@ -47,6 +49,7 @@ _FLAG_TO_TRAIN = {
     "steps": "steps", "lr": "lr", "warmup_steps": "warmup_steps", "lr_schedule": "lr_schedule",
     "max_duration": "max_duration", "language_weights": "language_weights",
     "languages_per_step": "languages_per_step", "checkpoint_every": "checkpoint_every", "seed": "seed", "bf16": "bf16",
+    "spec_augment": "spec_augment",
 }
 
 

@@ -31,9 +31,14 @@ def train(args: list[str]) -> float:
 
 
 def summarise_metrics(run: Path) -> dict[str, float]:
+    """Training speed and memory from the run's own logs, so a resumed run reports its training."""
+    from asr_pathways.checkpoint import meta_from_json
+
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
     rates = [r["audio_seconds_per_second"] for r in rows[1:]] or [rows[0]["audio_seconds_per_second"]]
+    meta = meta_from_json(run)
     return {
+        "train_seconds": float(meta.get("train_seconds", 0.0)),
         "audio_seconds_per_second": sum(rates) / len(rates),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
         "final_loss": rows[-1]["loss"],
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}.",
         "",
-        f"Training: {args.steps} steps in {ml['wall_s'] / 60:.1f} min wall (including start-up and test decoding), "
+        f"Training: {args.steps} steps, {ml['train_seconds'] / 60:.1f} min of optimizer steps "
+        f"({ml['wall_s'] / 60:.1f} min wall for this invocation, including start-up and test decoding), "
         f"{ml['audio_seconds_per_second']:.0f} audio-seconds per second, {ml['train_audio_hours']:.1f} h of audio seen, "
         f"peak RSS {ml['peak_rss_mb']:.0f} MB, final training loss {ml['final_loss']:.3f}.",
         "",
