@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from asr_pathways.runtime import tcmalloc_path  # noqa: E402
 
 
 def train(args: list[str]) -> float:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "dense_baseline",
         "command": command_line("benchmarks/dense_baseline.py", argv),
-        "machine": machine_info(),
+        "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the train command preloads it
         "seed": args.seed,
         "preset": args.preset,
         "steps": args.steps,
