@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     write_result("mask_speed", result)
     lines = ["## Mask engine speed (`benchmarks/mask_speed.py`)", "",
              f"Command: `{cmd}` (tcmalloc preloaded by the script). Machine: {machine_line(m)}; "
-             f"load average at the end {m.get('load_average_1min', float('nan')):.1f} — the 2 cores were shared with "
-             f"other engineers' jobs, so absolute times are noisy (ratios measured in one process are the numbers to trust). "
+             f"load average at the end {m.get('load_average_1min', float('nan')):.1f} (absolute times move with other work on "
+             f"the machine; the ratios, measured in one process, are the numbers to trust). "
              f"Seed {args.seed}; wall time {wall:.0f} s.", "",
              "**Mask selection**, 180.4M weights (40 × 2048×2048 + 4 × 2048×1536 fp32), 8x1 blocks, L2, sparsity "
              f"{args.sparsity} (target ≤ 1.5 s). Extra peak memory = VmHWM − VmRSS before the call (VmHWM reset through "
