@@ -33,6 +33,26 @@ def history(run: Path) -> list[dict]:
     return [json.loads(l) for l in (run / "history.jsonl").read_text().splitlines()]
 
 
+TIMING_KEYS = {"time", "wall_seconds", "train_seconds", "mask_seconds"}
+
+
+def assert_same_run(full: Path, part: Path, steps: int, languages: tuple[str, ...] = ("en", "fr")) -> list[dict]:
+    """A resumed run equals the uninterrupted one: step, weights, masks and history (timings aside).
+
+    Returns the uninterrupted run's history rows without their timings.
+    """
+    a, b = load_checkpoint(full), load_checkpoint(part)
+    assert a.meta["step"] == b.meta["step"] == steps
+    for k, v in a.model.items():
+        assert torch.equal(v, b.model[k]), k
+    for lang in languages:
+        assert MaskSet(a.masks[lang]) == MaskSet(b.masks[lang])
+    ha = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history(full)]
+    hb = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history(part)]
+    assert ha == hb  # no duplicated or missing history rows
+    return ha
+
+
 @pytest.fixture(scope="module")
 def dense(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("methods") / "dense"
@@ -260,16 +280,7 @@ def test_dynamic_resume_matches_uninterrupted(lth: Path, dense: Path):
     assert not (part / "cost.json").exists()
     torch.manual_seed(1234)  # a new process would start from another RNG state
     prune(*cmd, "--out", str(part))
-    a, b = load_checkpoint(full), load_checkpoint(part)
-    assert a.meta["step"] == b.meta["step"] == 4
-    for k, v in a.model.items():
-        assert torch.equal(v, b.model[k]), k
-    for lang in ("en", "fr"):
-        assert MaskSet(a.masks[lang]) == MaskSet(b.masks[lang])
-    skip = {"time", "wall_seconds", "train_seconds", "mask_seconds"}
-    ha = [{k: v for k, v in r.items() if k not in skip} for r in history(full)]
-    hb = [{k: v for k, v in r.items() if k not in skip} for r in history(part)]
-    assert ha == hb  # no duplicated or missing history rows
+    ha = assert_same_run(full, part, steps=4)
     assert [r["kind"] for r in ha[::2]] == ["init", "adapt", "prune", "adapt"]
     summary = json.loads((full / "masks_summary.json").read_text())
     assert set(summary["sparsity"]) == {"en", "fr"} and "en|fr" in summary["iou"]
@@ -329,17 +340,9 @@ def test_dynamic_from_lap_own_updates_resume_is_exact(dense: Path, lap: Path, mo
     assert torch.count_nonzero(state["delta/en"]) > 0 and torch.count_nonzero(state["delta/fr"]) > 0
     torch.manual_seed(1234)
     assert main([*cmd, "--out", str(part)]) == 0
-    a, b = load_checkpoint(full), load_checkpoint(part)
-    assert a.meta["step"] == b.meta["step"] == 8
-    for k, v in a.model.items():
-        assert torch.equal(v, b.model[k]), k
-    for lang in ("en", "fr"):
-        assert MaskSet(a.masks[lang]) == MaskSet(b.masks[lang])
-    assert MaskSet(a.masks["en"]) != MaskSet(a.masks["fr"])
-    skip = {"time", "wall_seconds", "train_seconds", "mask_seconds"}
-    ha = [{k: v for k, v in r.items() if k not in skip} for r in history(full)]
-    hb = [{k: v for k, v in r.items() if k not in skip} for r in history(part)]
-    assert ha == hb
+    ha = assert_same_run(full, part, steps=8)
+    final = load_checkpoint(full)
+    assert MaskSet(final.masks["en"]) != MaskSet(final.masks["fr"])
     assert [r["kind"] for r in ha[::2]] == ["init", "adapt", "prune", "adapt"]
     assert ha[2]["iou"]["en|fr"] < 1.0
     cost = json.loads((full / "cost.json").read_text())

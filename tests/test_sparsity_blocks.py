@@ -78,31 +78,30 @@ def problem(draw, n_mats=1):
     return ws, (cs if use_c else None), block, draw(sparsities), draw(st.sampled_from(["l1", "l2"]))
 
 
+def check_against_bruteforce(pb, scope: str) -> None:
+    """select_masks equals the brute-force reference, or both refuse an impossible request."""
+    ws, cs, block, s, norm = pb
+    ref = ref_select(ws, s, block, norm, cs, scope)
+    if ref is None:
+        with pytest.raises(ValueError, match="fewer zeros than the candidates allow"):
+            select_masks(ws, s, block, norm, scope, cs)
+        return
+    got = select_masks(ws, s, block, norm, scope, cs)
+    for n in ws:
+        assert torch.equal(got[n], ref[n]), n
+    assert got == MaskSet(ref)
+
+
 @SET
 @given(problem())
 def test_layer_matches_bruteforce(pb):
-    ws, cs, block, s, norm = pb
-    ref = ref_select(ws, s, block, norm, cs, "layer")
-    if ref is None:
-        with pytest.raises(ValueError, match="fewer zeros than the candidates allow"):
-            select_masks(ws, s, block, norm, "layer", cs)
-        return
-    got = select_masks(ws, s, block, norm, "layer", cs)
-    for n in ws:
-        assert torch.equal(got[n], ref[n]), n
+    check_against_bruteforce(pb, "layer")
 
 
 @SET
 @given(problem(n_mats=3))
 def test_global_matches_bruteforce(pb):
-    ws, cs, block, s, norm = pb
-    ref = ref_select(ws, s, block, norm, cs, "global")
-    if ref is None:
-        with pytest.raises(ValueError, match="fewer zeros than the candidates allow"):
-            select_masks(ws, s, block, norm, "global", cs)
-        return
-    got = select_masks(ws, s, block, norm, "global", cs)
-    assert got == MaskSet(ref)
+    check_against_bruteforce(pb, "global")
 
 
 @SET
