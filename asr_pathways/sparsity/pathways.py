@@ -16,11 +16,14 @@ The masked tensors are recomputed each time the context is entered (and after :m
 a context), so weights changed by an optimizer step are always seen. Several forward/backward
 passes inside one context are fine (gradient accumulation): the masking node keeps its mask.
 
-:meth:`PathwayModel.step` runs the optimizer step and then restores every coordinate outside the
-union of the active masks — the parameter *and* every optimizer state tensor of the parameter's
-shape (AdamW ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, SGD ``momentum_buffer``) — to its
-value before the step, so neither Adam momentum nor decoupled weight decay moves a frozen weight.
-Scalar state (Adam's per-parameter ``step`` count) cannot be per-coordinate and is left as is.
+:meth:`PathwayModel.step` runs the optimizer step so that every coordinate outside the union of
+the active masks keeps its value — the parameter *and* every optimizer state tensor of the
+parameter's shape (AdamW ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, SGD ``momentum_buffer``),
+so neither Adam momentum nor decoupled weight decay moves a frozen weight. For a plain
+``torch.optim.Adam``/``AdamW`` it runs a masked Adam update (:mod:`.masked_adam`: frozen
+coordinates are masked out of each elementwise operation); for any other optimizer (or a custom
+``step_fn``) it saves the frozen coordinates, steps, and writes them back. Scalar state (Adam's
+per-parameter ``step`` count) cannot be per-coordinate and advances as usual.
 
 >>> import torch, torch.nn as nn
 >>> from asr_pathways.sparsity import MaskSet
@@ -45,6 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from .masked_adam import masked_adam_step, supports_masked_adam
 from .masks import MaskSet, union
 from .select import prunable_parameters
 
@@ -122,6 +126,7 @@ class PathwayModel:
         self._installed: list[str] = []
         self._used: list[str] = []
         self._frozen_cache: OrderedDict[tuple[str, ...], dict[str, torch.Tensor]] = OrderedDict()
+        self._frozen_bool_cache: OrderedDict[tuple[str, ...], dict[torch.Tensor, torch.Tensor]] = OrderedDict()
         for k, v in (masks or {}).items():
             self.set_mask(k, v)
 
@@ -170,6 +175,7 @@ class PathwayModel:
             out[n] = m.to(p.device)
         self._masks[pathway] = MaskSet(out, _validate=False)
         self._frozen_cache.clear()
+        self._frozen_bool_cache.clear()
 
     def set_masks(self, masks: Mapping[str, MaskSet]) -> None:
         """Replace all pathways by ``masks``."""
@@ -184,12 +190,14 @@ class PathwayModel:
             self._masks = old
             raise
         self._frozen_cache.clear()
+        self._frozen_bool_cache.clear()
 
     def remove_mask(self, pathway: str) -> None:
         if self._active == pathway:
             raise RuntimeError(f"cannot remove {pathway!r} while its context is open")
         del self._masks[pathway]
         self._frozen_cache.clear()
+        self._frozen_bool_cache.clear()
 
     def union_mask(self, pathways: Sequence[str] | None = None) -> MaskSet:
         """``∪ m_l`` over ``pathways`` (default: all) — the deployed model."""
@@ -276,6 +284,24 @@ class PathwayModel:
             self._frozen_cache.popitem(last=False)
         return out
 
+    def _frozen_bool(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
+        """Parameter -> bool tensor, True outside ``∪ active`` (parameters with none omitted)."""
+        hit = self._frozen_bool_cache.get(active)
+        if hit is not None:
+            self._frozen_bool_cache.move_to_end(active)
+            return hit
+        u = self.union_mask(active)
+        out = {}
+        for n in self._names:
+            p = self._params[n]
+            frozen = ~u[n].to(p.device)
+            if bool(frozen.any()):
+                out[p] = frozen
+        self._frozen_bool_cache[active] = out
+        while len(self._frozen_bool_cache) > 4:
+            self._frozen_bool_cache.popitem(last=False)
+        return out
+
     @contextmanager
     def frozen_outside(self, optimizer: torch.optim.Optimizer, active: Sequence[str]) -> Iterator[None]:
         """Restore, on exit, every coordinate outside ``∪ active`` of the parameters and of the
@@ -325,13 +351,21 @@ class PathwayModel:
         """``optimizer.step()`` (or ``step_fn()``) keeping every coordinate outside ``∪ active``
         unchanged, parameters and optimizer state. ``active`` defaults to the pathways whose
         context was entered with gradients enabled since the last step (pass it explicitly in a
-        trainer). Returns what the step returned.
+        trainer). Returns what the step returned (``None`` for the masked Adam path).
         """
         act = list(active) if active is not None else list(self._used)
         if not act and self.pruned_weights == KEEP_VALUES and self._masks:
             raise ValueError("step(): no active pathways given and none used since the last step")
-        with self.frozen_outside(optimizer, act):
-            out = step_fn() if step_fn is not None else optimizer.step()
+        masked = self.pruned_weights == KEEP_VALUES and bool(self._masks)
+        if masked and step_fn is None and supports_masked_adam(optimizer):
+            key = tuple(sorted(set(act)))
+            for k in key:
+                self._get(k)
+            masked_adam_step(optimizer, self._frozen_bool(key))  # no save/restore needed
+            out = None
+        else:
+            with self.frozen_outside(optimizer, act):
+                out = step_fn() if step_fn is not None else optimizer.step()
         self._used = []
         if self._active is not None and self.pruned_weights == KEEP_VALUES:
             # a step inside an open context: refresh the masked tensors from the new weights
