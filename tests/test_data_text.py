@@ -32,6 +32,7 @@ def test_generator_vocabulary_and_shape(lang):
     gen = SentenceGenerator(lang)
     sents = [gen.sentence(f"0|{lang}|train|{i}|0") for i in range(1500)]
     vocab = Counter(w for s in sents for w in s.split())
+    assert len(gen.words) == 4000  # the default lexicon
     assert len(vocab) >= 1500, f"{lang}: only {len(vocab)} distinct words"
     for s in sents[:300]:
         n = len(s.split())
@@ -45,6 +46,15 @@ def test_generator_vocabulary_and_shape(lang):
     assert entropy < math.log2(len(gen.words)) - 1.0
     # deterministic: a sentence depends on its key only
     assert SentenceGenerator(lang).sentence(f"0|{lang}|train|7|0") == sents[7]
+
+
+def test_lexicon_size_option():
+    small, large = SentenceGenerator("en", 200), SentenceGenerator("en", 3000)
+    assert small.words == large.words[:200]  # most frequent first, the same filter
+    vocab = lambda g: {w for i in range(800) for w in g.sentence(f"0|en|train|{i}|0").split()}  # noqa: E731
+    assert len(vocab(small)) < 300 < len(vocab(large))
+    with pytest.raises(Exception, match="too small"):
+        SentenceGenerator("en", 50)
 
 
 def gen_frame_words(gen):

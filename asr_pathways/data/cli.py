@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--dev-utts", type=int, default=None, help="dev utterances per language (default: half of --test-utts)")
     s.add_argument("--train-speakers", type=int, default=120, help="training speakers per language")
     s.add_argument("--eval-speakers", type=int, default=20, help="dev and test speakers per language (each)")
+    s.add_argument("--lexicon-size", type=int, default=4000,
+                   help="content words per language the sentence generator fills its frames with (Zipf-weighted, most frequent first)")
     s.add_argument("--text-dir", type=Path, default=None, help="folder with LANG.txt (one sentence per line) to use instead of the generator for that language")
     s.add_argument("--skip-bad", action="store_true", help="skip bad items (counted in the card) instead of stopping")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = SynthConfig(
             out=args.out, languages=langs, hours=parse_hours(args.hours, langs), seed=args.seed, jobs=args.jobs,
             test_utts=args.test_utts, dev_utts=args.dev_utts, text_dir=args.text_dir, skip_bad=args.skip_bad,
-            train_speakers=args.train_speakers, eval_speakers=args.eval_speakers, progress=not args.no_progress,
+            train_speakers=args.train_speakers, eval_speakers=args.eval_speakers, lexicon_size=args.lexicon_size, progress=not args.no_progress,
         )
         print(card_markdown(build_corpus(cfg)))
         return 0
