@@ -149,16 +149,27 @@ class ConformerLayer(nn.Module):
 class ConformerEncoder(nn.Module):
     """Sinusoidal absolute positions added to the subsampled input, then ``num_layers`` Conformer layers.
 
+    ``scale_input`` multiplies the input by sqrt(d_model) first (the Transformer/ESPnet habit). It is
+    off by default: on this corpus the unscaled input left the CTC plateau far sooner (BENCHMARKS.md).
+
     ``forward(x (B, T, d), lengths (B,)) -> (B, T, d)``; padded frames of the output are zero.
     """
 
     def __init__(
-        self, d_model: int, num_layers: int, num_heads: int, ff_mult: int, conv_kernel: int, dropout: float
+        self,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        ff_mult: int,
+        conv_kernel: int,
+        dropout: float,
+        scale_input: bool = False,
     ) -> None:
         super().__init__()
         if d_model % num_heads != 0:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
         self.d_model = d_model
+        self.input_scale = math.sqrt(d_model) if scale_input else 1.0
         self.input_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
             ConformerLayer(d_model, num_heads, ff_mult, conv_kernel, dropout) for _ in range(num_layers)
@@ -166,7 +177,7 @@ class ConformerEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         padding_mask = lengths_to_padding_mask(lengths, x.shape[1])
-        x = x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device, x.dtype)
+        x = x * self.input_scale + sinusoidal_positions(x.shape[1], self.d_model, x.device, x.dtype)
         x = self.input_dropout(x)
         for layer in self.layers:
             x = layer(x, padding_mask)

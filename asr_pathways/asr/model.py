@@ -99,6 +99,7 @@ class ModelConfig:
     predictor_dim: int = 256
     predictor_layers: int = 1
     joiner_dim: int = 256
+    scale_input: bool = False  # multiply the subsampled input by sqrt(d_model) before adding positions
     ctc_weight: float = 0.3  # auxiliary CTC loss weight: loss = rnnt + ctc_weight * ctc
     loss: str = "rnnt"  # "rnnt" or "ctc" (CTC-only: no predictor or joiner)
 
@@ -225,7 +226,7 @@ class RNNTModel(nn.Module):
         self.vocab_size = vocab_size
         self.subsampling = Conv2dSubsampling(cfg.feature_dim, cfg.subsampling_channels, cfg.d_model)
         self.encoder = ConformerEncoder(
-            cfg.d_model, cfg.num_layers, cfg.num_heads, cfg.ff_mult, cfg.conv_kernel, cfg.dropout
+            cfg.d_model, cfg.num_layers, cfg.num_heads, cfg.ff_mult, cfg.conv_kernel, cfg.dropout, cfg.scale_input
         )
         self.predictor: Predictor | None = None
         self.joiner: Joiner | None = None
