@@ -169,3 +169,35 @@ def test_keep_ctc_and_dense_export(tmp_path):
     assert meta["prunable"] == {} and meta["sizes"]["sparsity_prunable"] == 0.0
     got = CompactModel.load(tmp_path / "dense").state_dict("dense")
     assert all(torch.equal(got[k], v) for k, v in model.state_dict().items() if not k.startswith("ctc_head."))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_width_export(tmp_path, dtype):
+    """--dtype float16/bfloat16: about half the bytes; loading gives exactly θ ⊙ m rounded to the type."""
+    model, cfg = _tiny(d_model=64, num_heads=2, predictor_dim=64, joiner_dim=64)
+    masks = _pathway_masks(model, 0.7)
+    full = export_pathways(model, masks, tmp_path / "f32", cfg, languages=["fr"])
+    half = export_pathways(model, masks, tmp_path / "half", cfg, languages=["fr"], dtype=dtype)
+    assert half["dtype"] == dtype and full["dtype"] == "float32"
+    s32, s16 = full["sizes"], half["sizes"]
+    assert s16["values_bytes"] * 2 == s32["values_bytes"] and s16["bitmap_bytes"] == s32["bitmap_bytes"]
+    assert s16["weights_bytes"] < 0.55 * s32["weights_bytes"]
+    cm = CompactModel.load(tmp_path / "half")
+    assert cm.dtype == dtype
+    store = getattr(torch, dtype)
+    expected = masked_state_dict(model, masks["fr"])
+    got = cm.state_dict("fr")
+    for k, v in got.items():
+        assert v.dtype == expected[k].dtype, k
+        want = expected[k].to(store).to(v.dtype) if v.is_floating_point() else expected[k]
+        assert torch.equal(v, want), k
+    ref = RNNTModel(ModelConfig.from_dict(cfg), 29).eval()
+    ref.load_state_dict({k: v for k, v in expected.items() if not k.startswith("ctc_head.")}, strict=False)
+    feats, lens = torch.randn(2, 37, 80, generator=torch.Generator().manual_seed(5)), torch.tensor([37, 22])
+    with torch.no_grad():
+        enc_ref = ref.encode(feats, lens)[0]
+        enc_half = cm.model("fr").encode(feats, lens)[0]
+    tol = 0.05 if dtype == "float16" else 0.3
+    assert (enc_ref - enc_half).abs().max() < tol  # close to the float32 model, not equal
+    with pytest.raises(Exception, match="storage dtype"):
+        export_pathways(model, masks, tmp_path / "bad", cfg, dtype="int8")

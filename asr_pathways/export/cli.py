@@ -1,4 +1,4 @@
-"""`asr-pathways export RUN --out MODEL_DIR [--language fr] [--keep-ctc] [--onnx]`.
+"""`asr-pathways export RUN --out MODEL_DIR [--language fr] [--keep-ctc] [--dtype float16] [--onnx]`.
 
 RUN may be any run folder:
 
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output model folder")
     p.add_argument("--language", default=None, help="export only this pathway (a single-language model); picks the sub-run of a monolingual prune run")
     p.add_argument("--keep-ctc", action="store_true", help="keep the CTC head of an RNN-T model (dropped by default: RNN-T decoding does not use it)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                   help="storage type of the weights: float32 is lossless; float16/bfloat16 halve the file and round every weight to that type")
     p.add_argument("--onnx", action="store_true", help="also write encoder/predictor/joiner ONNX graphs of the exported pathway (needs --language when several are exported)")
 
 
@@ -91,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
         loaded.model, masks, args.out, loaded.config.model,
         tokenizer_path=tok if tok.is_file() else None, languages=languages,
         extra_meta={"source_run": str(folder), "source_masks": sorted(loaded.masks)}, keep_ctc=args.keep_ctc,
+        dtype=args.dtype,
     )
     s = meta["sizes"]
     mb = lambda b: f"{b / 1e6:.3f} MB"  # noqa: E731
     print(
-        f"exported {', '.join(meta['pathways'])} from {folder} to {args.out}: {mb(s['weights_bytes'])} = "
+        f"exported {', '.join(meta['pathways'])} from {folder} to {args.out} ({args.dtype}): {mb(s['weights_bytes'])} = "
         f"{s['ratio_to_dense']:.3f}x the full dense float32 model ({mb(s['dense_float32_bytes'])}), "
         f"{s['ratio_to_dense_decoding']:.3f}x its decoding part ({mb(s['dense_float32_decoding_bytes'])})\n"
         f"  prunable values {mb(s['values_bytes'])} + bitmaps {mb(s['bitmap_bytes'])} + dense remainder "

@@ -4,7 +4,8 @@ Layout of an exported model folder::
 
     MODEL_DIR/
       model.json             format, model config, vocab size, pathways, per-weight shape and block
-      weights.safetensors    dense/<name>             non-prunable parameters and buffers (float32)
+      weights.safetensors    dense/<name>             non-prunable parameters and buffers (float32,
+                                                      or the export's ``dtype``)
                              values/<name>            (nnzb, R) values of the blocks kept by *any*
                                                       exported pathway (the union), block-row order
                              bitmap/<pathway>/<name>  uint8, packed bits (LSB first) over the block
@@ -18,6 +19,11 @@ without storing the union separately. Loading pathway l gives exactly θ ⊙ m_l
 training-time ``PathwayModel`` uses inside ``with pm.pathway(l):``.
 
 ``export_pathways(..., languages=["fr"])`` writes a single-pathway model: only fr's blocks.
+
+``dtype="float16"`` (or ``"bfloat16"``; CLI ``--dtype``) stores every floating tensor at half
+width, for half the bytes. Loading then gives θ ⊙ m_l rounded to that type (and cast back to
+float32 for computation): exactly the training-time weights passed through ``.to(dtype)``, not the
+training-time weights themselves. The default, ``float32``, is lossless.
 
 Only what decoding needs is written: an RNN-T model's CTC head (``ctc_head.*``, an auxiliary
 training loss that RNN-T greedy decoding never reads; ``greedy_decode(method="auto")`` decodes with
@@ -66,6 +72,7 @@ __all__ = [
 
 FORMAT = "asr-pathways/compact"
 FORMAT_VERSION = 1
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 WEIGHTS_NAME = "weights.safetensors"
 META_NAME = "model.json"
 TOKENIZER_NAME = "tokenizer.model"
@@ -144,13 +151,18 @@ def export_pathways(
     languages: list[str] | None = None,
     extra_meta: Mapping[str, Any] | None = None,
     keep_ctc: bool = False,
+    dtype: str = "float32",
 ) -> dict[str, Any]:
     """Write a compact model for the pathways ``languages`` (default: all of ``masks``).
 
     ``model`` holds the shared weights θ; ``masks`` maps pathway -> MaskSet (or dict name -> bool
     tensor; True = kept); ``config_dict`` is the ``model:`` section (what ``ModelConfig.from_dict``
-    takes). Returns the metadata written to ``model.json`` (with ``sizes``).
+    takes). ``dtype`` is the storage type of the floating tensors (``float32``, ``float16`` or
+    ``bfloat16``). Returns the metadata written to ``model.json`` (with ``sizes``).
     """
+    if dtype not in STORAGE_DTYPES:
+        raise InputError(f"unknown storage dtype {dtype!r}", field="dtype", expected=", ".join(STORAGE_DTYPES))
+    store = STORAGE_DTYPES[dtype]
     out_dir = Path(out_dir)
     masks = {str(k): _mask_dict(v) for k, v in masks.items()}
     if languages is None:
@@ -181,7 +193,7 @@ def export_pathways(
     prunable: dict[str, Any] = {}
     for name, t in state.items():
         if name not in names:
-            tensors[f"dense/{name}"] = t.float() if t.is_floating_point() else t
+            tensors[f"dense/{name}"] = t.to(store) if t.is_floating_point() else t
     for name in names:
         w = state[name].float()
         w2 = _as_2d(w)
@@ -194,7 +206,7 @@ def export_pathways(
         grids = [block_grid_of(m, rows) for m in ms]
         union = torch.stack(grids).any(0)
         bi, bj = union.nonzero(as_tuple=True)
-        tensors[f"values/{name}"] = _padded_blocks(w2, rows)[bi, :, bj].contiguous()
+        tensors[f"values/{name}"] = _padded_blocks(w2, rows)[bi, :, bj].to(store).contiguous()
         for l, g in zip(languages, grids):
             tensors[f"bitmap/{l}/{name}"] = pack_bits(g)
         kept = int(sum(m.sum() for m in ms))  # kept entries, summed over the exported pathways
@@ -209,6 +221,7 @@ def export_pathways(
         "prunable": prunable,
         "tokenizer": None,
         "dropped": dropped,
+        "dtype": dtype,
     }
     meta.update(dict(extra_meta or {}))
     save_tensors(out_dir / WEIGHTS_NAME, tensors, {"format": FORMAT, "format_version": FORMAT_VERSION})
@@ -316,10 +329,16 @@ class CompactModel:
             out[name] = _expand_grid(grid, info["block"][0], shape[0]).reshape(shape)
         return out
 
+    @property
+    def dtype(self) -> str:
+        """Storage type of the floating tensors (``float32`` unless exported with ``dtype``)."""
+        return str(self.meta.get("dtype", "float32"))
+
     def state_dict(self, pathway: str) -> dict[str, torch.Tensor]:
-        """The full model state with every pruned weight equal to θ ⊙ m_pathway."""
+        """The full model state (float32) with every pruned weight equal to θ ⊙ m_pathway (rounded
+        to the storage type when that is not float32)."""
         self._check(pathway)
-        sd = {k[len("dense/"):]: v for k, v in self.tensors.items() if k.startswith("dense/")}
+        sd = {k[len("dense/"):]: (v.float() if v.is_floating_point() else v) for k, v in self.tensors.items() if k.startswith("dense/")}
         for name, info in self.meta["prunable"].items():
             shape = info["shape"]
             rows = info["block"][0]
@@ -330,8 +349,8 @@ class CompactModel:
             vals = self.tensors[f"values/{name}"]
             keep = mine[union]  # which stored (union) blocks belong to this pathway, in stored order
             bi, bj = mine.nonzero(as_tuple=True)
-            blocks = torch.zeros(union.shape[0], rows, inn, dtype=vals.dtype)
-            blocks[bi, :, bj] = vals[keep]
+            blocks = torch.zeros(union.shape[0], rows, inn, dtype=torch.float32)
+            blocks[bi, :, bj] = vals[keep].float()
             sd[name] = blocks.reshape(-1, inn)[:out].reshape(shape).clone()
         return sd
 
