@@ -118,26 +118,26 @@ TINY = Profile(
 
 SMALL = Profile(
     name="small", preset="small", corpus_dir="data/bench-small", dense_dir="runs/bench-small-dense",
-    dense_steps=3000, T=10, n=5, p=0.25, seeds=(0, 1, 2), eval_utts=500, ablation_seeds=(0,), ablation_eval_utts=250,
+    dense_steps=1500, T=10, n=5, p=0.25, seeds=(0, 1, 2), eval_utts=500, ablation_seeds=(0,), ablation_eval_utts=250,
     eight=EightLanguages(hours="1", test_utts=500, dev_utts=50, dense_steps=1500, corpus_dir="data/bench-small8",
                          seeds=(0,), eval_utts=200),
-    benchmarks_md=True, budget_minutes=90, step_seconds=0.5, eval_seconds_per_utt=0.02, overhead_seconds=8,
+    benchmarks_md=True, budget_minutes=90, step_seconds=0.2, eval_seconds_per_utt=0.02, overhead_seconds=8,
     note=(
         "This 2-core CPU, 3 seeds, at most 90 minutes given a corpus and a dense model (--corpus data/mls4 --dense "
-        "runs/bench-dense); building them first adds ~10 min (corpus: 19 h of audio at ~2 h/min) and ~25 min (3000 dense "
-        "steps at ~0.5 s). Arithmetic (`asr-pathways bench --profile small --plan` prints it): one monolingual batch of 64 s "
-        "of audio ≈ 0.5 s (forward, backward, optimizer); p = 0.25 gives the levels 0, 0.25, 0.5, 0.7 (4 rounds from 0, "
-        "R = 2 rounds from 50%). Per seed, T = 10: IMP and LTH 4 rounds × 10 steps × 4 languages = 160 batches each; 4 "
-        "adaptive runs × 20 steps × 4 = 320; dense mono continued 4 × 40 = 160; LAP 40 steps × 4 batches = 160; ASR "
-        "Pathways and 4 Dynamic runs 5 × 20 × 4 = 400; dense multi continued 20 × 4 = 80: 1440 batches = 720 s; three "
-        "seeds 4320. Ablations on seed 0: 10 monolingual runs on fr (240 batches) and 3 Dynamic runs (240): 480. Total 4800 "
-        "batches ≈ 40 min. Evaluation: greedy decoding measured at ≈ 0.02 s per test utterance (RTF ≈ 0.008, small preset, "
+        "runs/bench-dense); building them first adds ~3 min (corpus: 19 h of audio at ~6 h/min) and ~20 min (1500 dense "
+        "steps of 4 × 16 s at ~0.8 s). Arithmetic (`asr-pathways bench --profile small --plan` prints it): one monolingual "
+        "batch of 16 s of audio (the dense run's max_duration) ≈ 0.2 s (forward, backward, optimizer); p = 0.25 gives the "
+        "levels 0, 0.25, 0.5, 0.7 (4 rounds from 0, R = 2 rounds from 50%). Per seed, T = 10: IMP and LTH 4 rounds × 10 "
+        "steps × 4 languages = 160 batches each; 4 adaptive runs × 20 steps × 4 = 320; dense mono continued 4 × 40 = 160; "
+        "LAP 40 steps × 4 batches = 160; ASR Pathways and 4 Dynamic runs 5 × 20 × 4 = 400; dense multi continued 20 × 4 = "
+        "80: 1440 batches = 288 s; three seeds 864 s. Ablations on seed 0: 10 monolingual runs on fr (240 batches) and 3 "
+        "Dynamic runs (240): 96 s. Evaluation: greedy decoding ≈ 0.02 s per test utterance (RTF ≈ 0.008, small preset, "
         "idle CPU); 14 four-language evaluations per seed × 3 + θ_ML = 43 × 2000 utterances, plus the ablations (10 × 250 "
         "+ 3 × 1000) = 91,500 utterances ≈ 30.5 min. Overhead (manifests, model, checkpoints) ≈ 8 s × 66 runs ≈ 9 min. "
-        "Total ≈ 79 min, so 500 test utterances per language are kept; if the CPU is shared, expect more (pass "
-        "--eval-utts 300 to save ~12 min). T = 10 steps per round is far shorter than the paper's rounds: the small profile "
-        "tests the mechanics and the direction of effects, not converged numbers. The 8-language table needs its own "
-        "corpus and dense model and is outside the 90 minutes: `--only table2_8lang` (~40 min more)."
+        "Total ≈ 56 min, so 500 test utterances per language are kept. T = 10 steps per round is far shorter than the "
+        "paper's rounds: the small profile tests the mechanics and the direction of effects, not converged numbers. The "
+        "8-language table needs its own corpus and dense model and is outside the 90 minutes: `--only table2_8lang` "
+        "(~40 min more)."
     ),
 )
 
