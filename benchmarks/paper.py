@@ -154,7 +154,7 @@ BASE = Profile(
 DEMO = Profile(
     name="demo", preset="small", hours="1", test_utts=150, dev_utts=20, corpus_dir="data/demo", dense_dir="runs/demo/dense",
     dense_steps=600, T=10, n=5, p=0.35, mid=0.35, seeds=(0,), eval_utts=150, ablation_language="fr", ablation_seeds=(0,),
-    parts=("demo_mono", "demo_multi"), step_seconds=0.5, eval_seconds_per_utt=0.02, overhead_seconds=6, budget_minutes=15,
+    parts=("demo_mono", "demo_multi"), step_seconds=0.2, eval_seconds_per_utt=0.02, overhead_seconds=6, budget_minutes=15,
     note=(
         "`asr-pathways demo`: 4 languages × 1 h of synthetic audio, a small dense RNN-T trained for only 600 steps (far from "
         "converged), IMP vs adaptive masking on fr, ASR Pathways vs Dynamic ASR Pathways on all four languages, 150 test "
