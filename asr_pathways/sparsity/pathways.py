@@ -267,40 +267,37 @@ class PathwayModel:
         return self.module(*args, **kwargs)
 
     # ----- optimizer step -------------------------------------------------------------------
+    @staticmethod
+    def _cached(cache: OrderedDict, key: tuple[str, ...], build: Callable[[], dict]) -> dict:
+        """``cache[key]``, built on a miss; keeps the 4 most recently used keys."""
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+        cache[key] = out = build()
+        while len(cache) > 4:
+            cache.popitem(last=False)
+        return out
+
     def _frozen_index(self, active: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """Name -> flat int64 indices of coordinates outside ``∪ active`` (names with none omitted)."""
-        hit = self._frozen_cache.get(active)
-        if hit is not None:
-            self._frozen_cache.move_to_end(active)
-            return hit
-        u = self.union_mask(active)
-        out = {}
-        for n in self._names:
-            idx = torch.nonzero(~u[n].reshape(-1)).flatten()
-            if idx.numel():
-                out[n] = idx
-        self._frozen_cache[active] = out
-        while len(self._frozen_cache) > 4:
-            self._frozen_cache.popitem(last=False)
-        return out
+
+        def build() -> dict[str, torch.Tensor]:
+            u = self.union_mask(active)
+            idx = {n: torch.nonzero(~u[n].reshape(-1)).flatten() for n in self._names}
+            return {n: i for n, i in idx.items() if i.numel()}
+
+        return self._cached(self._frozen_cache, active, build)
 
     def _frozen_bool(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
         """Parameter -> bool tensor, True outside ``∪ active`` (parameters with none omitted)."""
-        hit = self._frozen_bool_cache.get(active)
-        if hit is not None:
-            self._frozen_bool_cache.move_to_end(active)
-            return hit
-        u = self.union_mask(active)
-        out = {}
-        for n in self._names:
-            p = self._params[n]
-            frozen = ~u[n].to(p.device)
-            if bool(frozen.any()):
-                out[p] = frozen
-        self._frozen_bool_cache[active] = out
-        while len(self._frozen_bool_cache) > 4:
-            self._frozen_bool_cache.popitem(last=False)
-        return out
+
+        def build() -> dict[torch.Tensor, torch.Tensor]:
+            u = self.union_mask(active)
+            frozen = {self._params[n]: ~u[n].to(self._params[n].device) for n in self._names}
+            return {p: f for p, f in frozen.items() if bool(f.any())}
+
+        return self._cached(self._frozen_bool_cache, active, build)
 
     @contextmanager
     def frozen_outside(self, optimizer: torch.optim.Optimizer, active: Sequence[str]) -> Iterator[None]:
