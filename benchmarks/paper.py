@@ -2,8 +2,10 @@
 
 Every number comes from runs made by the project's own commands (``corpus synth``, ``train``,
 ``evaluate``, ``prune``), called in-process. Each run lives in a folder named by a hash of its
-command (``OUT/runs/s{seed}/{name}-{hash}``), so a rerun reuses every finished run and resumes an
-interrupted one (``prune`` and ``train`` resume from their checkpoints).
+command and of the commands that built its inputs (``OUT/runs/s{seed}/{name}-{hash}``), so a rerun
+reuses every finished run and resumes an interrupted one (``prune`` and ``train`` resume from their
+checkpoints). The corpus and dense models live in fixed folders; one that was built by another command
+(e.g. fewer dense steps) stops the run with a message instead of being reused.
 
 Pipelines (per seed; the dense multilingual model θ_ML is trained once and shared by the seeds,
 which vary data order and augmentation of every pruning/fine-tuning run):
@@ -21,7 +23,8 @@ Table 2, multilingual (one weight set, one mask per language):
   LTH-50%, LTH-70%, LAP-50%, LAP-70% (R·T steps each, the same budget as ASR Pathways)
 Table 3, cost: cost.json of every pipeline, the upstream pruning runs included.
 Ablations (cheap pipelines): monolingual adaptive from IMP-50% on one language (n, several n, p,
-  candidates own, zero_trainable, 1x1 / 16x1 blocks, global scope); Dynamic from LTH-50% with
+  candidates own, zero_trainable, 1x1 / 16x1 blocks, global scope, rounds 3× longer) and IMP-70% with
+  rounds 3× longer (how much of the cost of pruning is recovery time); Dynamic from LTH-50% with
   candidates all / own; Dynamic from LAP-70% with --scores shared.
 Beyond the paper: Table 2 on 8 languages (its own corpus and dense model).
 
@@ -118,8 +121,8 @@ TINY = Profile(
 
 SMALL = Profile(
     name="small", preset="small", corpus_dir="data/bench-small", dense_dir="runs/bench-small-dense",
-    dense_steps=1500, T=10, n=5, p=0.25, seeds=(0, 1, 2), eval_utts=500, ablation_seeds=(0,), ablation_eval_utts=250,
-    eight=EightLanguages(hours="1", test_utts=500, dev_utts=50, dense_steps=600, corpus_dir="data/bench-small8",
+    dense_steps=1500, T=30, n=15, p=0.25, seeds=(0, 1, 2), eval_utts=500, ablation_seeds=(0,), ablation_eval_utts=250,
+    eight=EightLanguages(hours="1", test_utts=500, dev_utts=50, dense_steps=1500, corpus_dir="data/bench-small8",
                          seeds=(0,), eval_utts=200),
     benchmarks_md=True, budget_minutes=90, step_seconds=0.2, eval_seconds_per_utt=0.02, overhead_seconds=8,
     note=(
@@ -191,6 +194,21 @@ class Job:
     def full_argv(self) -> list[str]:
         return [*self.argv, *(self.extra_fn() if self.extra_fn else [])]
 
+    def stale(self) -> list[str] | None:
+        """The command recorded in the folder when it differs from this job's (None: same, or not recorded).
+
+        Hash-named folders cannot hold another command, but the fixed ones (the corpus, the dense models)
+        can: a profile that asks for more dense steps must not silently reuse the shorter run."""
+        marker = self.folder / "bench_job.json"
+        if not marker.is_file():
+            return None
+        argv = list(json.loads(marker.read_text()).get("argv") or [])
+        if len(argv) >= 2 and argv[-2] == "--out":
+            argv = argv[:-2]
+        if not argv:
+            return None
+        return argv if argv != self.full_argv() else None
+
 
 def _hash(parts: list[str]) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:8]
@@ -210,6 +228,12 @@ def run_job(job: Job, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``job`` unless it is finished; return its ``bench_job.json`` record (wall seconds)."""
     marker = job.folder / "bench_job.json"
     if job.done:
+        recorded = job.stale()
+        if recorded is not None:
+            raise RuntimeError(
+                f"{job.folder} holds the result of `asr-pathways {' '.join(recorded)}`, but this profile asks for "
+                f"`asr-pathways {' '.join(job.full_argv())}`. Move or delete {job.folder} to rebuild it, or pass the "
+                "folder explicitly (--corpus/--dense/--corpus8/--dense8) to reuse it as it is.")
         if marker.is_file():
             return json.loads(marker.read_text())
         return {"wall_seconds": None, "reused": True}
@@ -271,8 +295,13 @@ class Planner:
         return self.jobs[key]
 
     def _folder(self, seed: int | None, name: str, argv: list[str], root: Path | None = None) -> Path:
+        """``runs/s{seed}/{name}-{hash}``. The hash covers the command and, for an input the benchmark builds
+        in a fixed folder (corpus, dense model), the command that builds it, so a rebuilt input is not
+        paired with results computed from the old one."""
         sub = "shared" if seed is None else f"s{seed}"
-        return (root or self.ctx.out / "runs") / sub / f"{name}-{_hash(argv)}"
+        upstream = [" ".join(j.argv) for j in self.jobs.values() if j.name in ("corpus", "dense", "corpus8", "dense8")
+                    and str(j.folder) in argv]
+        return (root or self.ctx.out / "runs") / sub / f"{name}-{_hash(argv + upstream)}"
 
     def common_prune(self, seed: int, corpus: Path, eval_utts: int | None) -> list[str]:
         pr = self.pr
@@ -446,11 +475,21 @@ class Planner:
             ("block=16x1", "16x1 blocks in the adaptive phase", [*flags, "--block", "16x1"], steps),
             ("scope=global", "global ranking instead of layer-wise", [*flags, "--scope", "global"], steps),
         ]
+        long_T, long_n = 3 * T, [min(3 * T - 1, 3 * x) for x in [pr.n]]
+        flags, steps = self.adapt_flags(pr.mid, T=long_T, n=long_n)
+        variants.append((f"T={long_T}", f"rounds of T = {long_T} (3×) in the adaptive phase, n = {long_n[0]}", flags, steps))
         for short, desc, flags, steps in variants:
             name = f"abl-{short.replace('=', '').replace(',', '-')}"
             k = f"s{seed}/{name}"
             self._add(k, self.prune_job(seed, name, "adaptive", dense, corpus, (A,), ["--masks-from", str(imp), *flags], steps, ev))
             out[short] = (k, base_key, f"adaptive from IMP-{round(100 * pr.mid)}% on {A}: {desc}")
+        # the round length of the baseline itself: IMP-70% on A with rounds 3× longer (base: IMP-70% of the table)
+        long_T = 3 * T
+        name = f"abl-imp-T{long_T}"
+        k = f"s{seed}/{name}"
+        self._add(k, self.prune_job(seed, name, "imp", dense, corpus, (A,), ["--round-steps", str(long_T)],
+                                    self.full_rounds * long_T, ev))
+        out[f"imp T={long_T}"] = (k, f"s{seed}/imp", f"IMP-{round(100 * pr.target)}% on {A}: rounds of T = {long_T} (3×)")
         flags, steps = self.adapt_flags(pr.mid)
         lth = self.jobs[f"s{seed}/lth"].folder
         lap = self.jobs[f"s{seed}/lap"].folder
@@ -531,6 +570,15 @@ class Planner:
         return layout
 
 
+def _done_column(job: Job) -> str:
+    if not job.done:
+        return ""
+    try:
+        return "STALE (another command)" if job.stale() is not None else "yes"
+    except (OSError, ValueError):  # an input the stale check reads is missing
+        return "yes"
+
+
 # ------------------------------------------------------------------------------------ estimates
 def estimate(jobs: list[Job], pr: Profile) -> dict[str, float]:
     batches = sum(j.batches for j in jobs if j.kind != "corpus" and j.name not in ("dense", "dense8"))
@@ -551,7 +599,7 @@ def plan_text(jobs: list[Job], pr: Profile, ctx: Context) -> str:
              f"corpus {ctx.corpus}{' (given)' if ctx.corpus_given else ''}; dense {ctx.dense}{' (given)' if ctx.dense_given else ''}", "",
              f"{'job':<34} {'kind':<8} {'langs':>5} {'batches':>8} {'eval utts':>9}  done"]
     for j in jobs:
-        lines.append(f"{(f's{j.seed}/' if j.seed is not None else '') + j.name:<34} {j.kind:<8} {len(j.languages):>5} {j.batches:>8} {j.eval_utts:>9}  {'yes' if j.done else ''}")
+        lines.append(f"{(f's{j.seed}/' if j.seed is not None else '') + j.name:<34} {j.kind:<8} {len(j.languages):>5} {j.batches:>8} {j.eval_utts:>9}  {_done_column(j)}")
     todo = [j for j in jobs if not j.done]
     for title, js in (("all jobs", jobs), ("still to run", todo)):
         e = estimate(js, pr)

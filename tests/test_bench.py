@@ -87,6 +87,44 @@ def test_small_profile_plan_fits_budget(capsys, tmp_path: Path):
     assert (e["total_seconds"] + e["dense_seconds"]) / 60 + 3 <= demo.budget_minutes  # + corpus synthesis (~2.5 min)
 
 
+def _tiny_planner(tmp_path: Path, **eight_changes):
+    from dataclasses import replace
+
+    paper = _paper()
+    pr = paper.PROFILES["tiny"]
+    pr = replace(pr, eight=replace(pr.eight, **eight_changes))
+    ns = argparse.Namespace(out=str(tmp_path / "tiny"), seeds=None, only=None, no_ablations=False, corpus=None, dense=None,
+                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False)
+    planner = paper.Planner(paper.make_context(pr, ns))
+    planner.build()
+    return paper, planner
+
+
+def test_fixed_folder_built_by_another_command_is_not_reused(tmp_path: Path):
+    """A dense model trained for fewer steps than the profile asks must stop the run, not be reused."""
+    paper, planner = _tiny_planner(tmp_path)
+    dense8 = planner.jobs["dense8"]
+    dense8.folder.mkdir(parents=True)
+    old = [a if a != str(planner.pr.eight.dense_steps) else "1" for a in dense8.argv]
+    (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*old, "--out", str(dense8.folder)]}))
+    assert dense8.done and dense8.stale() == old
+    assert "STALE" in paper.plan_text(list(planner.jobs.values()), planner.pr, planner.ctx)
+    with pytest.raises(RuntimeError, match="--steps 1"):
+        paper.run_job(dense8)
+    (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*dense8.argv, "--out", str(dense8.folder)]}))
+    assert dense8.stale() is None and paper.run_job(dense8)["argv"][0] == "train"  # the same command: reused
+
+
+def test_results_of_a_rebuilt_input_get_new_folders(tmp_path: Path):
+    """Runs that read a dense model the benchmark trains are keyed by the command that trains it."""
+    _, a = _tiny_planner(tmp_path)
+    _, b = _tiny_planner(tmp_path, dense_steps=a.pr.eight.dense_steps + 1)
+    assert a.jobs["dense8"].folder == b.jobs["dense8"].folder  # the fixed folder
+    for key in ("dense-eval8", "s0/lth-8lang", "s0/dyn-lap70-8lang"):
+        assert a.jobs[key].folder != b.jobs[key].folder, key
+    assert a.jobs["s0/imp"].folder == b.jobs["s0/imp"].folder  # the 4-language runs do not read it
+
+
 # ------------------------------------------------------------------------------ tiny, end to end
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
