@@ -124,23 +124,24 @@ SMALL = Profile(
     dense_steps=1500, T=30, n=15, p=0.25, seeds=(0, 1, 2), eval_utts=500, ablation_seeds=(0,), ablation_eval_utts=250,
     eight=EightLanguages(hours="1", test_utts=500, dev_utts=50, dense_steps=1500, corpus_dir="data/bench-small8",
                          seeds=(0,), eval_utts=200),
-    benchmarks_md=True, budget_minutes=90, step_seconds=0.2, eval_seconds_per_utt=0.02, overhead_seconds=8,
+    benchmarks_md=True, budget_minutes=90, step_seconds=0.2, eval_seconds_per_utt=0.01, overhead_seconds=8,
     note=(
         "This 2-core CPU, 3 seeds, at most 90 minutes given a corpus and a dense model (--corpus data/mls4 --dense "
         "runs/bench-dense); building them first adds ~3 min (corpus: 19 h of audio at ~6 h/min) and ~20 min (1500 dense "
         "steps of 4 × 16 s at ~0.8 s). Arithmetic (`asr-pathways bench --profile small --plan` prints it): one monolingual "
         "batch of 16 s of audio (the dense run's max_duration) ≈ 0.2 s (forward, backward, optimizer); p = 0.25 gives the "
-        "levels 0, 0.25, 0.5, 0.7 (4 rounds from 0, R = 2 rounds from 50%). Per seed, T = 10: IMP and LTH 4 rounds × 10 "
-        "steps × 4 languages = 160 batches each; 4 adaptive runs × 20 steps × 4 = 320; dense mono continued 4 × 40 = 160; "
-        "LAP 40 steps × 4 batches = 160; ASR Pathways and 4 Dynamic runs 5 × 20 × 4 = 400; dense multi continued 20 × 4 = "
-        "80: 1440 batches = 288 s; three seeds 864 s. Ablations on seed 0: 10 monolingual runs on fr (240 batches) and 3 "
-        "Dynamic runs (240): 96 s. Evaluation: greedy decoding ≈ 0.02 s per test utterance (RTF ≈ 0.008, small preset, "
-        "idle CPU); 14 four-language evaluations per seed × 3 + θ_ML = 43 × 2000 utterances, plus the ablations (10 × 250 "
-        "+ 3 × 1000) = 91,500 utterances ≈ 30.5 min. Overhead (manifests, model, checkpoints) ≈ 8 s × 66 runs ≈ 9 min. "
-        "Total ≈ 56 min, so 500 test utterances per language are kept. T = 10 steps per round is far shorter than the "
-        "paper's rounds: the small profile tests the mechanics and the direction of effects, not converged numbers. The "
-        "8-language table needs its own corpus and dense model and is outside the 90 minutes: `--only table2_8lang` "
-        "(~30 min more: 600 dense steps of 8 × 16 s ≈ 16 min, then one seed of the multilingual methods)."
+        "levels 0, 0.25, 0.5, 0.7 (4 rounds from 0, R = 2 rounds from 50%). Per seed, T = 30: IMP and LTH 4 rounds × 30 "
+        "steps × 4 languages = 480 batches each; 4 adaptive runs × 60 steps × 4 = 960; dense mono continued 4 × 120 = 480; "
+        "LAP 120 steps × 4 batches = 480; ASR Pathways and 4 Dynamic runs 5 × 60 × 4 = 1200; dense multi continued 60 × 4 = "
+        "240: 4320 batches = 14.4 min; three seeds 43.2 min. Ablations on seed 0: 12 monolingual runs on fr (1260 batches) "
+        "and 3 Dynamic runs (720): 6.6 min. Evaluation: greedy decoding ≈ 0.01 s per test utterance (measured: 1600 "
+        "utterances in 15 s); 14 four-language evaluations per seed × 3 + θ_ML = 43 × 2000 utterances, plus the ablations "
+        "(12 × 250 + 3 × 1000) = 92,000 utterances ≈ 15.3 min. Overhead (manifests, model, checkpoints) ≈ 8 s × 67 runs ≈ "
+        "9 min. Total ≈ 74 min. T = 30 is the longest round that fits: rounds of T = 10 left every pruned model ~30 WER "
+        "points behind the dense one, and the IMP round-length ablation (T = 90) measures how much recovery time still "
+        "costs. The 8-language table needs its own corpus and dense model and is outside the 90 minutes: `--only "
+        "table2_8lang` (~50 min more: 1500 dense steps of 8 × 16 s at ~1.4 s ≈ 34 min, then one seed of the multilingual "
+        "methods, ~16 min)."
     ),
 )
 
