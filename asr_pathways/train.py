@@ -32,7 +32,7 @@ from .errors import InputError
 from .io import atomic_write_text
 from .runtime import DistInfo
 
-LOG = "asr_pathways.train"
+MIXED_STATE = "*mixed*"  # key of the mixed-batch stream's state among the per-language data states
 
 
 @dataclass
@@ -56,6 +56,10 @@ class TrainConfig:
     languages_per_step: int = 1  # monolingual batches per step; 0 = one batch for every language
     language_weights: str = "auto"  # auto (hours^0.5) | uniform | hours | "en=2,fr=1"
     betas: tuple[float, float] = (0.9, 0.98)
+    # "language": one monolingual batch per language of the step's plan (what pathway phases need);
+    # "mixed": one mixed-language batch per step, bucketed by duration and token count (dense only)
+    batching: str = "language"
+    feature_cache: bool = True  # fbank computed once per corpus split and memory-mapped (data/features.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "train config") -> "TrainConfig":
@@ -168,7 +172,7 @@ class Trainer:
         progress: bool = True,
         desc: str = "train",
     ) -> None:
-        from .data.batches import LanguageStream
+        from .data.batches import LanguageStream, MixedStream
 
         self.device = device or torch.device("cpu")
         self.dist = dist_info or DistInfo()
@@ -186,14 +190,30 @@ class Trainer:
         self.audio_seconds = 0.0
         self.train_seconds = 0.0
         self.recipe_state: dict[str, Any] = {}
+        if cfg.batching not in ("language", "mixed"):
+            raise InputError(f"unknown batching {cfg.batching!r}", field="train.batching", expected="language or mixed")
+        if cfg.batching == "mixed" and (pathways is not None or plan is not None):
+            raise InputError("mixed-language batches cannot go through per-language pathways", field="train.batching", expected="language for a pruning phase")
+        self.features = None
+        if cfg.feature_cache and getattr(corpus, "path", None) is not None:
+            from .data.features import FeatureCache
+
+            self.features = FeatureCache(corpus.path, progress=self.progress)
         hours = {}
+        sources = {}
         self.streams = {}
         for i, lang in enumerate(self.languages):
             cuts = corpus.cuts(lang, "train")
+            feats = self.features.split(lang, "train", cuts) if self.features is not None else None
+            sources[lang] = (cuts, feats)
             hours[lang] = sum(c.duration for c in cuts) / 3600.0
             seed = cfg.seed * 1_000_003 + 7919 * (i + 1) + 104_729 * self.dist.rank
-            self.streams[lang] = LanguageStream(cuts, tokenizer, lang, cfg.max_duration, seed)
+            self.streams[lang] = LanguageStream(cuts, tokenizer, lang, cfg.max_duration, seed, features=feats)
         self.weights = parse_language_weights(cfg.language_weights, self.languages, hours)
+        self.mixed: MixedStream | None = None
+        if cfg.batching == "mixed":
+            seed = cfg.seed * 1_000_003 + 104_729 * self.dist.rank
+            self.mixed = MixedStream(sources, tokenizer, cfg.max_duration, self.weights, seed)
         self.plan = plan or self._default_plan
         self.ddp: nn.Module | None = None
         if self.dist.enabled:
@@ -261,15 +281,15 @@ class Trainer:
         return self.pathways.pathway(name)
 
     def train_step(self) -> dict[str, float]:
-        """One optimizer step over the languages of ``plan(step)``; returns the losses."""
-        langs = self.plan(self.step)
+        """One optimizer step over the languages of ``plan(step)`` (or one mixed batch); returns the losses."""
+        langs = ["mixed"] if self.mixed is not None else self.plan(self.step)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         net = self.ddp if self.ddp is not None else self.model
         totals: dict[str, float] = {}
         audio = 0.0
         for i, lang in enumerate(langs):
-            batch = self.streams[lang].next()
+            batch = self.mixed.next() if self.mixed is not None else self.streams[lang].next()
             feats = batch.features.to(self.device)
             lens = batch.feature_lens.to(self.device)
             if self.spec_augment is not None:
@@ -286,6 +306,8 @@ class Trainer:
                 if v is not None:
                     totals[f"{k}/{lang}"] = float(v.detach())
                     totals[k] = totals.get(k, 0.0) + float(v.detach())
+            totals["tokens"] = totals.get("tokens", 0.0) + float(batch.token_lens.sum())
+            totals["utterances"] = totals.get("utterances", 0.0) + len(batch.cut_ids)
             audio += float(batch.feature_lens.sum()) * 0.01
         for g in self.optimizer.param_groups:
             g["lr"] = self.cfg.lr_at(self.step)
@@ -362,6 +384,8 @@ class Trainer:
     def save(self, path: str | Path | None = None) -> None:
         """Write the checkpoint (rank 0) with everything needed to resume exactly."""
         data_states = [{l: s.state_dict() for l, s in self.streams.items()}]
+        if self.mixed is not None:
+            data_states[0][MIXED_STATE] = self.mixed.state_dict()
         gen_states = [self.aug_generator.get_state().tolist()]
         if self.dist.enabled:
             import torch.distributed as dist
@@ -417,7 +441,9 @@ class Trainer:
                 field="world_size", expected="the same number of processes to resume exactly",
             )
         for lang, st in data_states[self.dist.rank].items():
-            if lang in self.streams:
+            if lang == MIXED_STATE and self.mixed is not None:
+                self.mixed.load_state_dict(st)
+            elif lang in self.streams:
                 self.streams[lang].load_state_dict(st)
         gen = meta.get("aug_generator")
         if gen:

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-duration", type=float, help="seconds of audio per batch")
     p.add_argument("--language-weights", help="auto (hours^0.5), uniform, hours, or en=2,fr=1")
     p.add_argument("--languages-per-step", type=int, help="monolingual batches per optimizer step (0 = all languages)")
+    p.add_argument("--batching", choices=["language", "mixed"], help="mixed: one mixed-language batch per step, bucketed by duration and token count; language: one monolingual batch per language of the step (default: the preset's)")
+    p.add_argument("--feature-cache", dest="feature_cache", action="store_true", default=None, help="compute fbank once per corpus split into CORPUS/features and reuse it (the default)")
+    p.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", help="decode audio and compute fbank for every batch")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--seed", type=int, default=0, help="random seed (data order, init, augmentation)")
     p.add_argument("--bf16", dest="bf16", action="store_true", default=None, help="bf16 autocast for encoder/joiner")
@@ -49,7 +52,7 @@ _FLAG_TO_TRAIN = {
     "steps": "steps", "lr": "lr", "warmup_steps": "warmup_steps", "lr_schedule": "lr_schedule",
     "max_duration": "max_duration", "language_weights": "language_weights",
     "languages_per_step": "languages_per_step", "checkpoint_every": "checkpoint_every", "seed": "seed", "bf16": "bf16",
-    "spec_augment": "spec_augment",
+    "spec_augment": "spec_augment", "batching": "batching", "feature_cache": "feature_cache",
 }
 
 

@@ -84,3 +84,100 @@ def test_eval_batches_cover_every_cut_once(corpus):
     ids = [i for b in eval_batches(cuts, tok, "it", max_duration=8.0) for i in b.cut_ids]
     assert sorted(ids) == sorted(cut.id for cut in cuts)
     assert ids == [i for b in eval_batches(cuts, tok, "it", max_duration=8.0) for i in b.cut_ids]
+
+
+def _mixed(c, tok, seed=3, weights=None, cache=None, max_duration=12.0):
+    from asr_pathways.data.batches import MixedStream
+
+    sources = {}
+    for l in c.languages:
+        cuts = c.cuts(l, "train")
+        sources[l] = (cuts, cache.split(l, "train", cuts) if cache is not None else None)
+    return MixedStream(sources, tok, max_duration, weights, seed=seed, num_buckets=3, sort_window=16)
+
+
+def test_mixed_stream_epoch_mixes_languages_and_respects_caps(corpus):
+    c, tok = corpus
+    m = _mixed(c, tok)
+    plan = m.plan(0)
+    items = [it for b in plan for it in b]
+    # with default weights (by cut count) one epoch is every cut of every language once
+    want = sorted((l, i) for l in c.languages for i in range(len(c.cuts(l, "train"))))
+    assert sorted(items) == want
+    assert any(len({l for l, _ in b}) > 1 for b in plan)  # batches mix languages
+    for b in plan:
+        durs = [m.durations[l][i] for l, i in b]
+        assert len(b) == 1 or len(b) * max(durs) <= 12.0
+    batch = m.next()
+    assert batch.language == "mixed" and len(batch.languages) == len(batch.cut_ids)
+    for k, n in enumerate(batch.token_lens.tolist()):
+        assert tok.decode(batch.tokens[k, :n].tolist()) == batch.texts[k]
+
+
+def test_mixed_stream_token_sorting_reduces_label_padding(corpus):
+    c, tok = corpus
+    m = _mixed(c, tok)
+
+    def padding(plan):
+        pad = total = 0
+        for b in plan:
+            n = [m._token_count(l, i) for l, i in b]
+            pad += len(n) * max(n) - sum(n)
+            total += len(n) * max(n)
+        return pad / total
+
+    unsorted = _mixed(c, tok)
+    unsorted.sort_by_tokens = False
+    assert padding(m.plan(0)) < padding(unsorted.plan(0))
+
+
+def test_mixed_stream_weights_and_exact_resume(corpus):
+    c, tok = corpus
+    m = _mixed(c, tok, weights={"en": 1.0, "it": 1.0})
+    items = [it for b in m.plan(0) for it in b]
+    counts = Counter(l for l, _ in items)
+    assert abs(counts["en"] - counts["it"]) <= 1  # equal weights: equal draws, 'it' cycles its cuts
+    a = _mixed(c, tok)
+    for _ in range(len(a.plan(0)) + 2):  # cross an epoch boundary
+        a.next_items()
+    state = a.state_dict()
+    want = [a.next().cut_ids for _ in range(5)]
+    b = _mixed(c, tok)
+    b.load_state_dict(state)
+    assert [b.next().cut_ids for _ in range(5)] == want
+    with pytest.raises(ValueError):
+        b.load_state_dict(state | {"num_cuts": {"en": 1}})
+
+
+def test_feature_cache_matches_inline_fbank_and_invalidates(corpus, tmp_path):
+    from asr_pathways.data.features import FeatureCache
+
+    c, tok = corpus
+    cache = FeatureCache(c.path, root=tmp_path / "feats", progress=False)
+    cuts = c.cuts("it", "train")
+    split = cache.split("it", "train", cuts)
+    for cut in list(cuts)[:3]:
+        assert torch.equal(split.get(cut.id), compute_fbank(cut.load_audio()[0]))
+    # the same batches whether features come from the cache or are computed inline
+    cached = _mixed(c, tok, cache=cache)
+    inline = _mixed(c, tok)
+    for _ in range(3):
+        x, y = cached.next(), inline.next()
+        assert x.cut_ids == y.cut_ids and torch.equal(x.features, y.features)
+    folder = cache.folder("it", "train")
+    assert (folder / "train.npy").is_file() and (folder / "train.json").is_file()
+    # a second cache object reuses the files (no rebuild: the memory map is of the same file)
+    again = FeatureCache(c.path, root=tmp_path / "feats", progress=False).split("it", "train", cuts)
+    assert again.path == split.path
+    # other feature settings -> another key and folder
+    import asr_pathways.data.features as F
+
+    old = dict(F.FBANK_SETTINGS)
+    try:
+        F.FBANK_SETTINGS["num_mel_bins"] = 40
+        assert cache.folder("it", "train") != folder
+    finally:
+        F.FBANK_SETTINGS.clear()
+        F.FBANK_SETTINGS.update(old)
+    # another manifest content -> another key
+    assert F.settings_key(F.FBANK_SETTINGS, b"a") != F.settings_key(F.FBANK_SETTINGS, b"b")

@@ -61,16 +61,17 @@ def test_loss_falls(tiny_corpus, tmp_path):
     assert last < 0.8 * first, (first, last)
 
 
-def test_resume_is_exact(tiny_corpus, tmp_path):
-    full = make_trainer(tiny_corpus, tmp_path / "full", steps=10)
+@pytest.mark.parametrize("batching", ["language", "mixed"])
+def test_resume_is_exact(tiny_corpus, tmp_path, batching):
+    full = make_trainer(tiny_corpus, tmp_path / "full", steps=10, batching=batching, max_duration=6.0)
     full.train_until(10)
     reference = params(full.model)
 
-    part = make_trainer(tiny_corpus, tmp_path / "part", steps=10)
+    part = make_trainer(tiny_corpus, tmp_path / "part", steps=10, batching=batching, max_duration=6.0)
     part.train_until(5)  # saves a checkpoint at the end of train_until
     del part
     torch.manual_seed(999)  # a resumed process starts from another RNG state
-    resumed = make_trainer(tiny_corpus, tmp_path / "part", steps=10)
+    resumed = make_trainer(tiny_corpus, tmp_path / "part", steps=10, batching=batching, max_duration=6.0)
     resumed.restore()
     assert resumed.step == 5
     resumed.train_until(10)
@@ -78,6 +79,18 @@ def test_resume_is_exact(tiny_corpus, tmp_path):
         assert torch.equal(v, reference[k]), k
     rows = [json.loads(l) for l in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # no duplicated log rows
+
+
+def test_mixed_batches_mix_languages_in_one_step(tiny_corpus, tmp_path):
+    tr = make_trainer(tiny_corpus, tmp_path / "run", steps=4, batching="mixed", max_duration=30.0)
+    for _ in range(4):  # one mixed batch per step, whatever the number of languages
+        before = tr.mixed.state_dict()["position"]
+        info = tr.train_step()
+        assert tr.mixed.state_dict()["position"] in (before + 1, 1) and "loss/mixed" in info
+    seen = {l for b in tr.mixed.plan(0) for l, _ in b}
+    assert seen == set(tr.languages)
+    with pytest.raises(ValueError, match="pathways"):
+        Trainer(tr.model, tr.tokenizer, tr.corpus, tr.languages, tr.cfg, tmp_path / "y", progress=False, plan=lambda s: tr.languages)
 
 
 def test_checkpoint_round_trip(tiny_corpus, tmp_path):

@@ -10,7 +10,11 @@ Batching: a :class:`LanguageStream` sorts its cuts by duration into ``num_bucket
 equal count; every epoch it shuffles each bucket with ``random.Random(f"{seed}|{language}|{epoch}")``,
 packs consecutive cuts into batches whose *padded* duration (cuts × longest cut) stays within
 ``max_duration`` seconds (a single longer cut forms a batch alone), then shuffles the batches.
-Its state is just (epoch, position), so ``load_state_dict`` resumes exactly.
+Its state is just (epoch, position), so ``load_state_dict`` resumes exactly. A
+:class:`MixedStream` does the same over every language at once, bucketing by token count too (the
+dense recipe's batches); pathway phases keep monolingual streams, since each language's batch goes
+through its own mask. Features come from a :class:`~asr_pathways.data.features.FeatureCache` when
+one is given.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 import bisect
 import functools
 import random
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .features import SplitFeatures
 
 NUM_MEL_BINS = 80
 SAMPLE_RATE = 16000
@@ -56,6 +63,7 @@ class Batch:
     token_lens: torch.Tensor
     texts: list[str]
     cut_ids: list[str]
+    languages: list[str] = field(default_factory=list)  # per utterance (mixed batches differ)
 
     @property
     def duration(self) -> float:
@@ -83,52 +91,63 @@ def _pack(order: Sequence[int], durations: Sequence[float], max_duration: float)
     return batches
 
 
-class _Loader:
-    """Loads audio, computes features and tokens for a list of cuts (tokens cached per cut)."""
+def _collate(language: str, feats: list[torch.Tensor], toks: list[list[int]], texts: list[str], ids: list[str], languages: list[str] | None = None) -> Batch:
+    B = len(feats)
+    T = max(f.shape[0] for f in feats)
+    U = max(1, max(len(t) for t in toks))
+    features = torch.zeros(B, T, NUM_MEL_BINS, dtype=torch.float32)
+    tokens = torch.zeros(B, U, dtype=torch.long)
+    for b, (f, t) in enumerate(zip(feats, toks)):
+        features[b, : f.shape[0]] = f
+        tokens[b, : len(t)] = torch.tensor(t, dtype=torch.long)
+    return Batch(
+        language=language,
+        features=features,
+        feature_lens=torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
+        tokens=tokens,
+        token_lens=torch.tensor([len(t) for t in toks], dtype=torch.long),
+        texts=texts,
+        cut_ids=ids,
+        languages=languages if languages is not None else [language] * B,
+    )
 
-    def __init__(self, cuts: Sequence, tokenizer, language: str) -> None:
+
+class _Loader:
+    """Features and tokens for a list of cuts: from a :class:`FeatureCache` split when given,
+    else audio decoded and fbank computed inline; tokens encoded once per cut."""
+
+    def __init__(self, cuts: Sequence, tokenizer, language: str, features: "SplitFeatures | None" = None) -> None:
         self.cuts = cuts
         self.tokenizer = tokenizer
         self.language = language
+        self.features = features
         self._tok: dict[int, list[int]] = {}
 
+    def tokens(self, i: int) -> list[int]:
+        if i not in self._tok:
+            self._tok[i] = self.tokenizer.encode(_cut_text(self.cuts[i]))
+        return self._tok[i]
+
+    def fbank(self, i: int) -> torch.Tensor:
+        cut = self.cuts[i]
+        if self.features is not None:
+            return self.features.get(cut.id)
+        audio = cut.load_audio()
+        if cut.sampling_rate != SAMPLE_RATE:
+            raise ValueError(f"cut {cut.id} is at {cut.sampling_rate} Hz, expected {SAMPLE_RATE}")
+        return compute_fbank(audio[0], SAMPLE_RATE)
+
     def make(self, idx: Sequence[int]) -> Batch:
-        feats, toks, texts, ids = [], [], [], []
-        for i in idx:
-            cut = self.cuts[i]
-            audio = cut.load_audio()
-            if cut.sampling_rate != SAMPLE_RATE:
-                raise ValueError(f"cut {cut.id} is at {cut.sampling_rate} Hz, expected {SAMPLE_RATE}")
-            feats.append(compute_fbank(audio[0], SAMPLE_RATE))
-            text = _cut_text(cut)
-            if i not in self._tok:
-                self._tok[i] = self.tokenizer.encode(text)
-            toks.append(self._tok[i])
-            texts.append(text)
-            ids.append(cut.id)
-        B = len(feats)
-        T = max(f.shape[0] for f in feats)
-        U = max(1, max(len(t) for t in toks))
-        features = torch.zeros(B, T, NUM_MEL_BINS, dtype=torch.float32)
-        tokens = torch.zeros(B, U, dtype=torch.long)
-        for b, (f, t) in enumerate(zip(feats, toks)):
-            features[b, : f.shape[0]] = f
-            tokens[b, : len(t)] = torch.tensor(t, dtype=torch.long)
-        return Batch(
-            language=self.language,
-            features=features,
-            feature_lens=torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
-            tokens=tokens,
-            token_lens=torch.tensor([len(t) for t in toks], dtype=torch.long),
-            texts=texts,
-            cut_ids=ids,
-        )
+        feats = [self.fbank(i) for i in idx]
+        toks = [self.tokens(i) for i in idx]
+        texts = [_cut_text(self.cuts[i]) for i in idx]
+        return _collate(self.language, feats, toks, texts, [self.cuts[i].id for i in idx])
 
 
 class LanguageStream:
     """Endless monolingual batches of one language, duration-bucketed, exactly resumable."""
 
-    def __init__(self, cuts: Iterable, tokenizer, language: str, max_duration: float, seed: int = 0, num_buckets: int = 10) -> None:
+    def __init__(self, cuts: Iterable, tokenizer, language: str, max_duration: float, seed: int = 0, num_buckets: int = 10, features: "SplitFeatures | None" = None) -> None:
         self.cuts = sorted(cuts, key=lambda c: (c.duration, c.id))
         if not self.cuts:
             raise ValueError(f"no cuts for language {language!r}")
@@ -137,7 +156,7 @@ class LanguageStream:
         self.seed = int(seed)
         self.num_buckets = max(1, min(num_buckets, len(self.cuts)))
         self._durations = [float(c.duration) for c in self.cuts]
-        self._loader = _Loader(self.cuts, tokenizer, language)
+        self._loader = _Loader(self.cuts, tokenizer, language, features)
         self.epoch = 0
         self.position = 0
         self._plan: list[list[int]] | None = None
@@ -234,9 +253,146 @@ class MultilingualBatches:
             self.streams[l].load_state_dict(s)
 
 
-def eval_batches(cuts: Iterable, tokenizer, language: str, max_duration: float) -> Iterator[Batch]:
+class MixedStream:
+    """Endless mixed-language batches, bucketed by duration and by token count, exactly resumable.
+
+    One epoch draws ``round(N * w_l)`` utterances of each language ``l`` (N: all training cuts,
+    ``w_l``: normalised ``weights``; a language drawn more often than it has cuts cycles through
+    fresh permutations of them), sorts the pool by duration into ``num_buckets`` equal-count
+    buckets, shuffles each bucket, sorts windows of ``sort_window`` utterances by token count (so
+    that a batch's utterances have similar label lengths and the (B, T, U+1) transducer grid holds
+    little padding), packs them into batches whose padded duration stays within ``max_duration``
+    seconds (``sort_by_tokens=False``: duration buckets only), and shuffles the batches. Everything is a function of (seed, epoch); the state is
+    (epoch, position).
+
+    ``sources`` maps a language to ``(cuts, features)``; ``features`` is a
+    :class:`~asr_pathways.data.features.SplitFeatures` or None (fbank computed inline).
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, tuple[Sequence, "SplitFeatures | None"]],
+        tokenizer,
+        max_duration: float,
+        weights: Mapping[str, float] | None = None,
+        seed: int = 0,
+        num_buckets: int = 10,
+        sort_window: int = 256,
+        sort_by_tokens: bool = True,
+    ) -> None:
+        self.languages = sorted(sources)
+        self.loaders: dict[str, _Loader] = {}
+        self.durations: dict[str, list[float]] = {}
+        for lang in self.languages:
+            cuts, feats = sources[lang]
+            cuts = sorted(cuts, key=lambda c: (c.duration, c.id))
+            if not cuts:
+                raise ValueError(f"no cuts for language {lang!r}")
+            self.loaders[lang] = _Loader(cuts, tokenizer, lang, feats)
+            self.durations[lang] = [float(c.duration) for c in cuts]
+        w = {l: float((weights or {}).get(l, len(self.durations[l]))) for l in self.languages}
+        if any(x < 0 for x in w.values()) or sum(w.values()) <= 0:
+            raise ValueError(f"weights must be non-negative with a positive sum, got {w}")
+        total = sum(w.values())
+        self.weights = {l: x / total for l, x in w.items()}
+        self.max_duration = float(max_duration)
+        self.seed = int(seed)
+        self.num_buckets = max(1, int(num_buckets))
+        self.sort_window = max(1, int(sort_window))
+        self.sort_by_tokens = bool(sort_by_tokens)
+        self.epoch = 0
+        self.position = 0
+        self._plan: list[list[tuple[str, int]]] | None = None
+        self._plan_epoch = -1
+
+    def _token_count(self, lang: str, i: int) -> int:
+        return len(self.loaders[lang].tokens(i))
+
+    def _draw(self, lang: str, count: int, epoch: int) -> list[int]:
+        n = len(self.durations[lang])
+        # a language's draws continue one endless sequence of permutations across epochs
+        first = epoch * count
+        out: list[int] = []
+        cycle, offset = divmod(first, n)
+        while len(out) < count:
+            perm = list(range(n))
+            random.Random(f"{self.seed}|{lang}|cycle{cycle}").shuffle(perm)
+            out += perm[offset:]
+            cycle, offset = cycle + 1, 0
+        return out[:count]
+
+    def plan(self, epoch: int) -> list[list[tuple[str, int]]]:
+        """The batches of ``epoch``: lists of (language, cut index)."""
+        if self._plan_epoch == epoch:
+            return self._plan  # type: ignore[return-value]
+        total = sum(len(d) for d in self.durations.values())
+        pool: list[tuple[str, int]] = []
+        for lang in self.languages:
+            count = max(1, round(total * self.weights[lang])) if self.weights[lang] > 0 else 0
+            pool += [(lang, i) for i in self._draw(lang, count, epoch)]
+        pool.sort(key=lambda li: (self.durations[li[0]][li[1]], li[0], li[1]))
+        rng = random.Random(f"{self.seed}|mixed|{epoch}")
+        n = len(pool)
+        bounds = [round(k * n / self.num_buckets) for k in range(self.num_buckets + 1)]
+        batches: list[list[tuple[str, int]]] = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            bucket = pool[a:b]
+            rng.shuffle(bucket)
+            for w0 in range(0, len(bucket), self.sort_window):
+                window = bucket[w0 : w0 + self.sort_window]
+                if self.sort_by_tokens:
+                    window = sorted(window, key=lambda li: self._token_count(*li))
+                durs = [self.durations[l][i] for l, i in window]
+                batches += [[window[k] for k in idx] for idx in _pack(range(len(window)), durs, self.max_duration)]
+        rng.shuffle(batches)
+        self._plan, self._plan_epoch = batches, epoch
+        return batches
+
+    def next_items(self) -> list[tuple[str, int]]:
+        """Advance and return the (language, cut index) pairs of the next batch (nothing loaded)."""
+        plan = self.plan(self.epoch)
+        if self.position >= len(plan):
+            self.epoch += 1
+            self.position = 0
+            plan = self.plan(self.epoch)
+        items = plan[self.position]
+        self.position += 1
+        return items
+
+    def next(self) -> Batch:
+        items = self.next_items()
+        feats = [self.loaders[l].fbank(i) for l, i in items]
+        toks = [self.loaders[l].tokens(i) for l, i in items]
+        texts = [_cut_text(self.loaders[l].cuts[i]) for l, i in items]
+        ids = [self.loaders[l].cuts[i].id for l, i in items]
+        return _collate("mixed", feats, toks, texts, ids, [l for l, _ in items])
+
+    __next__ = next
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "mixed",
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "position": self.position,
+            "num_cuts": {l: len(d) for l, d in self.durations.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        mine = {l: len(d) for l, d in self.durations.items()}
+        if dict(state.get("num_cuts", mine)) != mine:
+            raise ValueError(f"mixed batch state is for cuts {state.get('num_cuts')}, this stream has {mine}")
+        self.seed = int(state.get("seed", self.seed))
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+
+
+def eval_batches(cuts: Iterable, tokenizer, language: str, max_duration: float, features: "SplitFeatures | None" = None) -> Iterator[Batch]:
     """Every cut once, in a fixed order (by duration, then id), packed like training batches."""
     cuts = sorted(cuts, key=lambda c: (c.duration, c.id))
-    loader = _Loader(cuts, tokenizer, language)
+    loader = _Loader(cuts, tokenizer, language, features)
     for idx in _pack(range(len(cuts)), [float(c.duration) for c in cuts], float(max_duration)):
         yield loader.make(idx)
