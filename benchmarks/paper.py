@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shlex
 import sys
 import time
@@ -370,16 +371,18 @@ class Planner:
     def continued_job(self, seed: int, name: str, dense: Path, corpus: Path, languages: tuple[str, ...], steps: int,
                       eval_utts: int | None, multilingual: bool) -> Job:
         argv = ["train", "--init", str(dense), "--corpus", str(corpus), "--languages", ",".join(languages),
-                "--steps", str(steps), "--seed", str(seed), "--warmup-steps", "0", "--lr-schedule", "constant",
+                "--steps", str(steps), "--seed", str(seed), "--warmup-steps", str(min(math.ceil(steps / 10), 100)),
+                "--lr-schedule", "cosine", "--batching", "language",
                 "--device", self.pr.device, "--preset", self.pr.preset, "--languages-per-step", "0" if multilingual else "1"]
         if eval_utts is not None:
             argv += ["--eval-max-utts", str(eval_utts)]
 
         def from_dense() -> list[str]:  # the dense run's optimiser settings, as the pruning phases use them
+            from asr_pathways.methods.common import PruneConfig
             from asr_pathways.train import read_run_config
 
             t = read_run_config(dense).train
-            return ["--lr", repr(float(t["lr"])), "--max-duration", repr(float(t["max_duration"])),
+            return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(float(t["max_duration"])),
                     "--bf16" if t.get("bf16", True) else "--no-bf16"]
 
         return Job(name, "train", argv, self._folder(seed, name, argv), seed=seed, languages=languages,

@@ -13,7 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CANDIDATE_SETS, METHODS, PRUNED_WEIGHTS, SCORES, PruneConfig, StopRequested, command_line
+from .common import (
+    CANDIDATE_SETS,
+    LR_SCHEDULES,
+    LR_SCOPES,
+    METHODS,
+    OPTIMIZER_STATES,
+    PRUNED_WEIGHTS,
+    SCORES,
+    PruneConfig,
+    StopRequested,
+    command_line,
+)
 
 EPILOG = """\
 methods (METHOD.md):
@@ -104,11 +115,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "zeroed at each event and trained between events")
     g.add_argument("--include", help="comma-separated name patterns of prunable weights (default: the engine's)")
     g.add_argument("--exclude", help="comma-separated name patterns excluded from pruning (default: the engine's)")
-    g = p.add_argument_group("training of the pruning phases")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the --from run's)")
-    g.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"], default="constant", help="decay after warm-up, over the whole phase")
-    g.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
-    g.add_argument("--lr-per-round", action="store_true", help="restart warm-up and schedule at every round of T steps")
+    g = p.add_argument_group(
+        "training of the pruning phases",
+        "Every phase starts from the --from run's weights with fresh AdamW moments (--optimizer-state). Its learning "
+        "rate follows spans (--lr-schedule-scope: each round between prunes, or the whole phase): a linear warm-up to "
+        "the peak (--warmup-steps), then a decay to --final-lr-ratio x peak at the span's last step (--lr-schedule). "
+        "The old behaviour (the dense peak, constant, no warm-up) is --lr-factor 1 --lr-schedule constant "
+        "--warmup-steps 0 --lr-schedule-scope phase. docs/method.md, 'Choices of this implementation'.",
+    )
+    g.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of every span of the schedule (default: the --from run's peak x --lr-factor)")
+    g.add_argument("--lr-factor", type=float, default=0.5,
+                   help="default peak = the --from run's peak learning rate x this (the dense run ended at its final_lr_ratio, "
+                        "0.05, of that peak; returning to all of it undoes much of its annealing). Ignored with --lr")
+    g.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), default="cosine",
+                   help="after the warm-up of every span: decay to --final-lr-ratio x peak at the span's last step (cosine, "
+                        "linear), or stay at the peak (constant)")
+    g.add_argument("--lr-schedule-scope", choices=list(LR_SCOPES), default="round",
+                   help="round: the schedule (warm-up, then decay) restarts after every prune event (and so after every LTH "
+                        "rewind), each round between prunes is one span; phase: one span over the whole phase. A phase "
+                        "without prunes (pathways, adaptive/dynamic from the target) is one span either way")
+    g.add_argument("--warmup-steps", type=int, default=None,
+                   help="linear warm-up steps at the start of every span (at most span - 1). Default: a tenth of the span "
+                        "(rounded up), at most 2/(1-beta2) = 100 steps for AdamW's beta2 = 0.98")
+    g.add_argument("--final-lr-ratio", type=float, default=None,
+                   help="learning rate of a span's last step / peak (default: the --from run's final_lr_ratio, 0.05)")
+    g.add_argument("--optimizer-state", choices=list(OPTIMIZER_STATES), default="fresh",
+                   help="AdamW moments a phase starts with: fresh (new moments; the warm-up lets the second moments settle "
+                        "before the peak), or carry (the --from run's moments and step counts, read from its checkpoint; "
+                        "coordinates outside the masks keep theirs frozen until revived). After an LTH rewind the moments "
+                        "are always fresh")
     g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the --from run's)")
     g.add_argument("--max-duration", type=float, default=None, help="seconds of audio per batch (default: the --from run's)")
     g.add_argument("--languages-per-step", type=int, default=0,
@@ -135,8 +171,9 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         steps=args.steps, lap_base=args.lap_base, rewind_step=args.rewind_step, block=args.block, norm=args.norm,
         scope=args.scope, candidates=args.candidates, prune_candidates=args.prune_candidates, scores=args.scores,
         pruned_weights=args.pruned_weights,
-        include=_list(args.include), exclude=_list(args.exclude), lr=args.lr, lr_schedule=args.lr_schedule,
-        warmup_steps=args.warmup_steps, lr_per_round=args.lr_per_round, weight_decay=args.weight_decay,
+        include=_list(args.include), exclude=_list(args.exclude), lr=args.lr, lr_factor=args.lr_factor,
+        lr_schedule=args.lr_schedule, lr_schedule_scope=args.lr_schedule_scope, warmup_steps=args.warmup_steps,
+        final_lr_ratio=args.final_lr_ratio, optimizer_state=args.optimizer_state, weight_decay=args.weight_decay,
         max_duration=args.max_duration, languages_per_step=args.languages_per_step, language_weights=args.language_weights,
         checkpoint_every=args.checkpoint_every, seed=args.seed, corpus=args.corpus, device=args.device,
         eval_split=args.eval_split, eval_max_utts=args.eval_max_utts, progress=args.progress,

@@ -38,6 +38,7 @@ evaluates with ``asr-pathways evaluate`` (its masks are named by language, or ``
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import shutil
 import time
@@ -56,6 +57,9 @@ MONOLINGUAL_METHODS = ("imp", "lth", "adaptive")
 FROM_MASKS_METHODS = ("pathways", "adaptive", "dynamic")
 CANDIDATE_SETS = ("own+residual", "all", "own")
 PRUNED_WEIGHTS = ("keep_values", "zero_trainable")
+LR_SCHEDULES = ("cosine", "linear", "constant")
+LR_SCOPES = ("round", "phase")
+OPTIMIZER_STATES = ("fresh", "carry")
 SHARED = "shared"
 REWIND_NAME = "rewind.safetensors"
 
@@ -92,10 +96,14 @@ class PruneConfig:
     pruned_weights: str = "keep_values"  # keep_values | zero_trainable (single mask only)
     include: list[str] | None = None  # prunable-parameter name patterns (default: the engine's)
     exclude: list[str] | None = None
-    lr: float | None = None  # default: the source run's peak learning rate
-    lr_schedule: str = "constant"  # constant | cosine | linear (after warm-up), over the whole phase
-    warmup_steps: int = 0
-    lr_per_round: bool = False  # restart warm-up and schedule at every round of T steps
+    # learning-rate schedule and optimizer state of the phases (docs/method.md, "Choices"; :class:`PhaseTrainConfig`)
+    lr: float | None = None  # peak learning rate; default: the source run's peak × lr_factor
+    lr_factor: float = 0.5  # default peak = the source run's peak × this (ignored with --lr)
+    lr_schedule: str = "cosine"  # constant | cosine | linear: the decay after the warm-up of every span
+    lr_schedule_scope: str = "round"  # round: a span per round (restart at every prune) | phase: one span
+    warmup_steps: int | None = None  # linear warm-up of every span; None: min(ceil(span / 10), round(2 / (1 - beta2)))
+    final_lr_ratio: float | None = None  # lr of a span's last step / peak; default: the source run's (0.05)
+    optimizer_state: str = "fresh"  # fresh: new AdamW moments | carry: the source run's moments (its checkpoint)
     weight_decay: float | None = None
     max_duration: float | None = None
     languages_per_step: int = 0  # multilingual methods: batches per step (0 = one per language)
@@ -203,8 +211,20 @@ class PruneConfig:
                 f"with {len(self.languages) or 'several'} languages has one mask per language",
                 "keep_values (zero_trainable is only valid with a single mask: imp, lth, adaptive, lap, or one language)",
             )
-        if self.lr_schedule not in ("constant", "cosine", "linear"):
-            raise bad("--lr-schedule", f"unknown schedule {self.lr_schedule!r}", "constant, cosine or linear")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise bad("--lr-schedule", f"unknown schedule {self.lr_schedule!r}", ", ".join(LR_SCHEDULES))
+        if self.lr_schedule_scope not in LR_SCOPES:
+            raise bad("--lr-schedule-scope", f"unknown scope {self.lr_schedule_scope!r}", ", ".join(LR_SCOPES))
+        if self.lr is not None and not self.lr > 0:
+            raise bad("--lr", f"learning rate {self.lr} must be > 0")
+        if not self.lr_factor > 0:
+            raise bad("--lr-factor", f"learning-rate factor {self.lr_factor} must be > 0")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise bad("--warmup-steps", f"warm-up of {self.warmup_steps} steps must be >= 0")
+        if self.final_lr_ratio is not None and not 0.0 <= self.final_lr_ratio <= 1.0:
+            raise bad("--final-lr-ratio", f"final learning-rate ratio {self.final_lr_ratio} is outside [0, 1]")
+        if self.optimizer_state not in OPTIMIZER_STATES:
+            raise bad("--optimizer-state", f"unknown optimizer state {self.optimizer_state!r}", ", ".join(OPTIMIZER_STATES))
         if self.eval_split not in ("test", "dev", "none"):
             raise bad("--eval-split", f"unknown split {self.eval_split!r}", "test, dev or none")
         if "{lang}" in self.source and not self.monolingual:
@@ -347,6 +367,7 @@ class SourceRun:
     config: Any  # RunConfig
     model_state: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    optimizer: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # its AdamW state (--optimizer-state carry)
 
     @classmethod
     def load(cls, path: str | Path) -> "SourceRun":
@@ -356,7 +377,7 @@ class SourceRun:
         path = Path(path)
         rc = read_run_config(path)
         ck = load_checkpoint(path)
-        return cls(path, rc, ck.model, ck.meta)
+        return cls(path, rc, ck.model, ck.meta, ck.optimizer)
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:
@@ -368,26 +389,102 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
 
 
-@dataclass
-class RoundRestartConfig(TrainConfig):
-    """A training config whose warm-up and decay restart at every round of ``round_steps`` steps."""
+def auto_warmup(span: int, beta2: float) -> int:
+    """Warm-up steps of a span of ``span`` steps when ``--warmup-steps`` is not given.
 
-    round_steps: int = 0
+    A tenth of the span (rounded up), at most ``2 / (1 − β2)`` steps (the "untuned" linear warm-up
+    for Adam of Ma & Yarats, 2021: about the window of the second-moment average; 100 steps for
+    β2 = 0.98), always leaving at least one step of decay.
+
+    >>> auto_warmup(30, 0.98), auto_warmup(120, 0.98), auto_warmup(5000, 0.98), auto_warmup(1, 0.98)
+    (3, 12, 100, 0)
+    """
+    if span <= 1:
+        return 0
+    cap = round(2.0 / (1.0 - beta2)) if beta2 < 1.0 else span
+    return max(0, min(math.ceil(span / 10), cap, span - 1))
+
+
+@dataclass
+class PhaseTrainConfig(TrainConfig):
+    """The training settings of a pruning phase; the learning rate follows spans of steps.
+
+    The phase's ``steps`` are cut into spans starting at ``span_starts``: ``[0]`` and every prune
+    step (``--lr-schedule-scope round``: the schedule restarts after every prune, and after every
+    LTH rewind, which comes with a prune), or just ``[0]`` (``phase``). In a span of ``n`` steps,
+    with ``W`` warm-up steps, ``lo = final_lr_ratio · lr`` and ``k`` the step within the span::
+
+        k < W        lr · (k + 1) / W                       linear warm-up from lr / W to the peak lr
+        k >= W       lo + (lr − lo) · f(t),  t = (k − W) / (n − W − 1)   (t = 1 when n − W = 1)
+                     f(t) = (1 + cos πt) / 2 (cosine), 1 − t (linear); constant: lr
+
+    so the first step after the warm-up runs at the peak and the span's last step at ``lo``.
+    ``W`` is ``warmup_steps`` (at most ``n − 1``) or, with ``auto_warmup``, :func:`auto_warmup`.
+    The rate is a function of the step alone, so a resumed phase runs the same sequence.
+    """
+
+    span_starts: list[int] = field(default_factory=lambda: [0])
+    auto_warmup: bool = False
+
+    def span_of(self, step: int) -> tuple[int, int]:
+        """``(start, length)`` of the span holding optimizer step ``step``."""
+        starts = sorted(set(self.span_starts) | {0})
+        i = max(j for j, s in enumerate(starts) if s <= step) if step >= 0 else 0
+        end = starts[i + 1] if i + 1 < len(starts) else max(self.steps, starts[i] + 1)
+        return starts[i], end - starts[i]
+
+    def warmup_of(self, span: int) -> int:
+        if self.auto_warmup:
+            return auto_warmup(span, float(self.betas[1]))
+        return max(0, min(int(self.warmup_steps), span - 1))
 
     def lr_at(self, step: int) -> float:
-        if self.round_steps <= 0:
-            return super().lr_at(step)
-        base = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
-        base.steps = self.round_steps
-        return base.lr_at(step % self.round_steps)
+        start, n = self.span_of(step)
+        k = step - start
+        w = self.warmup_of(n)
+        if k < w:
+            return self.lr * (k + 1) / w
+        if self.lr_schedule == "constant":
+            return self.lr
+        decay = n - w
+        t = 1.0 if decay <= 1 else min(1.0, (k - w) / (decay - 1))
+        lo = self.lr * self.final_lr_ratio
+        if self.lr_schedule == "linear":
+            return lo + (self.lr - lo) * (1.0 - t)
+        if self.lr_schedule == "cosine":
+            return lo + (self.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
+        raise InputError(f"unknown lr_schedule {self.lr_schedule!r}", field="--lr-schedule", expected=", ".join(LR_SCHEDULES))
+
+    def spans(self) -> list[dict[str, int]]:
+        """Every span: first step, length and warm-up steps (recorded in the phase's config.yaml)."""
+        starts = sorted(s for s in set(self.span_starts) | {0} if s < max(self.steps, 1))
+        out = []
+        for s in starts:
+            _, n = self.span_of(s)
+            out.append({"start": s, "steps": n, "warmup_steps": self.warmup_of(n)})
+        return out
+
+    def base_config(self) -> dict[str, Any]:
+        """The plain :class:`TrainConfig` fields (``warmup_steps``: the first span's), for config.yaml."""
+        d = {f.name: getattr(self, f.name) for f in fields(TrainConfig)}
+        d["warmup_steps"] = self.warmup_of(self.span_of(0)[1])
+        d["betas"] = list(self.betas)
+        return d
 
 
-def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int) -> TrainConfig:
-    """The source run's training settings with the pruning phase's overrides (lr, schedule, seed...)."""
+def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = ()) -> PhaseTrainConfig:
+    """The source run's training settings with the pruning phase's overrides (lr, schedule, seed...).
+
+    ``base`` is the source run's ``train`` section; ``prune_steps`` the steps of the phase's prune
+    events (where ``--lr-schedule-scope round`` restarts the schedule). The peak is ``--lr``, else
+    the source run's peak × ``--lr-factor``.
+    """
     d = {k: v for k, v in base.items() if k in {f.name for f in fields(TrainConfig)}}
-    d.update(steps=total_steps, warmup_steps=cfg.warmup_steps, lr_schedule=cfg.lr_schedule, seed=cfg.seed, eval_every=0)
-    if cfg.lr is not None:
-        d["lr"] = cfg.lr
+    base_lr = float(d.get("lr", TrainConfig.lr))
+    d.update(steps=total_steps, warmup_steps=cfg.warmup_steps or 0, lr_schedule=cfg.lr_schedule, seed=cfg.seed, eval_every=0)
+    d["lr"] = cfg.lr if cfg.lr is not None else base_lr * cfg.lr_factor
+    if cfg.final_lr_ratio is not None:
+        d["final_lr_ratio"] = cfg.final_lr_ratio
     if cfg.weight_decay is not None:
         d["weight_decay"] = cfg.weight_decay
     if cfg.max_duration is not None:
@@ -397,10 +494,40 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int)
     if cfg.checkpoint_every is not None:
         d["checkpoint_every"] = cfg.checkpoint_every
     d["languages_per_step"] = 1 if cfg.monolingual else cfg.languages_per_step
+    if "batching" in {f.name for f in fields(TrainConfig)}:
+        d["batching"] = "language"  # a pathway phase needs monolingual batches, whatever the dense run used
     tc = TrainConfig.from_dict(d, source="prune options")
-    if cfg.lr_per_round:
-        return RoundRestartConfig(**{f.name: getattr(tc, f.name) for f in fields(TrainConfig)}, round_steps=cfg.round_steps)
-    return tc
+    starts = [0]
+    if cfg.lr_schedule_scope == "round":
+        starts = sorted({0} | {int(s) for s in prune_steps if 0 < int(s) < total_steps})
+    return PhaseTrainConfig(**{f.name: getattr(tc, f.name) for f in fields(TrainConfig)}, span_starts=starts,
+                            auto_warmup=cfg.warmup_steps is None)
+
+
+def carry_optimizer_state(trainer: Trainer, source: "SourceRun") -> None:
+    """``--optimizer-state carry``: load the source run's AdamW state (moments and step counts) into
+    ``trainer``'s fresh optimizer, keeping the phase's own hyper-parameters (weight decay, betas, lr).
+
+    Every coordinate starts with the moments of its last dense update. Coordinates outside the
+    masks keep them unchanged while frozen (the masked Adam step of the pathway engine leaves a
+    frozen coordinate's moments as they are) and resume with them if an adaptation revives them;
+    ``zero_trainable`` zeroes the moments of the weights it zeroes, as with fresh moments.
+    """
+    from ..checkpoint import Checkpoint, restore_optimizer
+
+    if not source.optimizer or "optimizer" not in source.meta:
+        raise InputError(
+            "the --from run's checkpoint holds no optimizer state to carry", path=source.path,
+            expected="a checkpoint written by asr-pathways train", hint="Use --optimizer-state fresh",
+        )
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in trainer.optimizer.param_groups]
+    try:
+        restore_optimizer(trainer.model, trainer.optimizer, Checkpoint(model={}, meta=source.meta, optimizer=source.optimizer))
+    except (KeyError, ValueError) as e:
+        raise InputError(f"the --from run's optimizer state does not fit this model: {e}", path=source.path,
+                         hint="Use --optimizer-state fresh") from None
+    for g, h in zip(trainer.optimizer.param_groups, hyper):
+        g.update(h)
 
 
 class RecipeTrainer(Trainer):
@@ -807,7 +934,7 @@ class Phase:
             raise InputError("no prunable parameters match", field="--include/--exclude")
         # zero_trainable: the engine's forward uses every weight and steps freeze nothing; events zero
         self.pm = PathwayModel(self.model, list(self.params), pruned_weights=cfg.pruned_weights)
-        tcfg = phase_train_config(source.config.train, cfg, schedule.total_steps)
+        tcfg = phase_train_config(source.config.train, cfg, schedule.total_steps, [e.step for e in schedule.events if e.kind == "prune"])
         self.trainer = RecipeTrainer(
             self.model, self.tokenizer, pipe.corpus, self.languages, tcfg, self.folder, device=pipe.device,
             dist_info=pipe.dist, pathways=self.pm, pathway_of=pathway_of,
@@ -824,12 +951,15 @@ class Phase:
         if self.resumed:
             self.trainer.restore()
         else:
-            train_dict = {f.name: getattr(tcfg, f.name) for f in fields(type(tcfg)) if f.name != "round_steps"}
-            train_dict["betas"] = list(tcfg.betas)
+            if cfg.optimizer_state == "carry":  # else: fresh AdamW moments, made lazily at the first step
+                carry_optimizer_state(self.trainer, source)
+            lr_info = {"scope": cfg.lr_schedule_scope, "schedule": tcfg.lr_schedule, "peak_lr": tcfg.lr,
+                       "final_lr_ratio": tcfg.final_lr_ratio, "optimizer_state": cfg.optimizer_state, "spans": tcfg.spans()}
             rc = RunConfig(
-                preset=source.config.preset, model=source.config.model, train=train_dict, tokenizer=source.config.tokenizer,
+                preset=source.config.preset, model=source.config.model, train=tcfg.base_config(), tokenizer=source.config.tokenizer,
                 corpus=str(cfg.corpus or source.config.corpus), languages=self.languages, init=str(source.path), command=cfg.command,
-                extra={"prune": asdict(cfg), "phase": key or ".", "pathways": self.pathway_names, "schedule": schedule.describe()},
+                extra={"prune": asdict(cfg), "phase": key or ".", "pathways": self.pathway_names, "schedule": schedule.describe(),
+                       "lr_schedule": lr_info},
             )
             if pipe.is_main:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -952,7 +1082,9 @@ class Phase:
         self.pipe.barrier()
 
     def rewind(self) -> None:
-        """Reset every weight to the rewind point and start a fresh optimizer (LTH)."""
+        """Reset every weight to the rewind point and start a fresh optimizer (LTH): fresh AdamW
+        moments whatever ``--optimizer-state``; with ``--lr-schedule-scope round`` the prune that
+        comes with the rewind also restarts the schedule, warm-up first."""
         from ..io import load_tensors
 
         tensors, _ = load_tensors(self.folder / REWIND_NAME, device=self.pipe.device)
