@@ -17,11 +17,11 @@ include the spaces between words, as in jiwer's CER.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import jiwer
 
-__all__ = ["error_rates", "macro_average"]
+__all__ = ["aligned_hits", "error_rates", "macro_average", "unseen_word_recall"]
 
 
 def _normalise(text: str) -> str:
@@ -101,3 +101,61 @@ def macro_average(per_language: Mapping[str, Mapping[str, Any]]) -> dict[str, An
             total = sum(int(per_language[lang][total_key]) for lang in languages)
             result[f"pooled_{kind}"] = _rate(errors, total)
     return result
+
+
+def aligned_hits(ref: str, hyp: str) -> list[bool]:
+    """For each word of ``ref``, whether jiwer's word alignment with ``hyp`` marks it as equal
+    (recognised). An empty hypothesis recognises nothing.
+
+    >>> aligned_hits("the cat sat down", "a cat sat")
+    [False, True, True, False]
+    """
+    ref, hyp = _normalise(ref), _normalise(hyp)
+    equal = [False] * len(ref.split())
+    if ref and hyp:
+        for chunk in jiwer.process_words(ref, hyp).alignments[0]:
+            if chunk.type == "equal":
+                for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    equal[i] = True
+    return equal
+
+
+def unseen_word_recall(
+    refs: list[str], hyps: list[str], train_vocab: Collection[str], frame_words: Collection[str] = frozenset(),
+) -> dict[str, Any]:
+    """Recall (share of reference words aligned as equal, :func:`aligned_hits`) by word class.
+
+    Classes of reference word tokens: all (``words``, ``recall``), ``frame`` (in ``frame_words``: the
+    closed-class words of the text generator's sentence frames), ``slot`` (the others: content
+    words), ``unseen`` (not in ``train_vocab``, the training text's words) and ``unseen_slot``.
+    Returns ``{class}_words`` (count) and ``{class}_recall`` (``nan`` for an empty class) for each,
+    plus ``unseen_share`` and ``unseen_slot_share`` (share of all / of slot tokens never seen in
+    training). Recall on unseen words is the model's open-vocabulary ability: spelling words it
+    never heard from their sound.
+
+    >>> r = unseen_word_recall(["the cat sat on the mat"], ["the cat sat on a mat"], {"the", "cat", "on"}, {"the", "on"})
+    >>> r["recall"], r["slot_recall"], r["unseen_words"], r["unseen_recall"], r["unseen_share"]
+    (0.8333333333333334, 1.0, 2, 1.0, 0.3333333333333333)
+    """
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    classes = ("all", "frame", "slot", "unseen", "unseen_slot")
+    hit = dict.fromkeys(classes, 0)
+    total = dict.fromkeys(classes, 0)
+    for ref, hyp in zip(refs, hyps):
+        for w, ok in zip(_normalise(ref).split(), aligned_hits(ref, hyp)):
+            unseen = w not in train_vocab
+            kinds = ["all", "frame" if w in frame_words else "slot"]
+            if unseen:
+                kinds += ["unseen"] + (["unseen_slot"] if kinds[1] == "slot" else [])
+            for k in kinds:
+                total[k] += 1
+                hit[k] += int(ok)
+    out: dict[str, Any] = {}
+    for k in classes:
+        name = "" if k == "all" else f"{k}_"
+        out[f"{name}words"] = total[k]
+        out[f"{name}recall"] = hit[k] / total[k] if total[k] else math.nan
+    out["unseen_share"] = total["unseen"] / total["all"] if total["all"] else math.nan
+    out["unseen_slot_share"] = total["unseen_slot"] / total["slot"] if total["slot"] else math.nan
+    return out

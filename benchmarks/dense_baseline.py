@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -47,43 +48,36 @@ def summarise_metrics(run: Path) -> dict[str, float]:
     }
 
 
-def frame_and_slot_recall(hyps_path: Path, languages: list[str]) -> dict[str, dict[str, float]]:
+def frame_and_slot_recall(hyps_path: Path, languages: list[str], corpus: Path | str | None = None) -> dict[str, dict[str, float]]:
     """Per language, the share of reference words recognised (aligned as equal by jiwer), split into
     *frame* words (the closed-class words of the text generator's sentence frames and joiners) and
     *slot* words (everything else: the lexicon's content words). Tells whether a model has learned
     only the frames (language-model-like) or also the open-vocabulary words (acoustics to spelling).
-    A lexicon word that also occurs in a frame counts as a frame word (an approximation)."""
-    import jiwer
+    A lexicon word that also occurs in a frame counts as a frame word (an approximation).
 
-    from asr_pathways.data.text import load_templates
+    With ``corpus`` (its training text), also the words never seen in training: their share of the
+    test words (``unseen_share``, ``unseen_slot_share``) and the recall on them (``unseen_recall``,
+    ``unseen_slot_recall``). See :func:`asr_pathways.metrics.unseen_word_recall`."""
+    from asr_pathways.data.corpus import Corpus
+    from asr_pathways.data.text import frame_words
+    from asr_pathways.metrics import unseen_word_recall
 
     rows = [json.loads(l) for l in hyps_path.read_text().splitlines() if l.strip()]
     out = {}
     for lang in languages:
         try:
-            t = load_templates(lang)
+            fw = frame_words(lang)
         except Exception:
             continue
-        frame_words = {w for f in t.frames for w in f if w != "W"} | {w for j in t.joiners for w in j.split()}
-        hit = {"frame": 0, "slot": 0}
-        total = {"frame": 0, "slot": 0}
-        for r in (r for r in rows if r["language"] == lang):
-            ref = r["ref"].split()
-            if not ref:
-                continue
-            equal = [False] * len(ref)
-            if r["hyp"].strip():
-                res = jiwer.process_words(r["ref"], r["hyp"])
-                for chunk in res.alignments[0]:
-                    if chunk.type == "equal":
-                        for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
-                            equal[i] = True
-            for w, ok in zip(ref, equal):
-                kind = "frame" if w in frame_words else "slot"
-                total[kind] += 1
-                hit[kind] += int(ok)
-        out[lang] = {f"{k}_recall": hit[k] / total[k] if total[k] else float("nan") for k in hit}
-        out[lang].update({f"{k}_words": total[k] for k in total})
+        train_vocab: set[str] | None = None
+        if corpus is not None and "train" in Corpus(corpus).splits(lang):
+            train_vocab = {w for t in Corpus(corpus).texts("train", [lang]) for w in t.split()}
+        mine = [r for r in rows if r["language"] == lang]
+        r = unseen_word_recall([x["ref"] for x in mine], [x["hyp"] for x in mine], train_vocab or set(), fw)
+        keys = ["frame_recall", "slot_recall", "frame_words", "slot_words"]
+        if train_vocab is not None:
+            keys += ["unseen_share", "unseen_recall", "unseen_words", "unseen_slot_share", "unseen_slot_recall", "unseen_slot_words"]
+        out[lang] = {k: r[k] for k in keys}
     return out
 
 
@@ -110,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
         "monolingual": {},
     }
-    result["multilingual"]["word_classes"] = frame_and_slot_recall(out / "hyps_test.jsonl", list(result["multilingual"]["languages"]))
+    result["multilingual"]["word_classes"] = frame_and_slot_recall(out / "hyps_test.jsonl", list(result["multilingual"]["languages"]), args.corpus)
     corpus_card = json.loads((Path(args.corpus) / "card.json").read_text())
     if args.mono_steps:
         for lang in result["multilingual"]["languages"]:
@@ -148,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     wc = ml.get("word_classes") or {}
     if wc:
         lines += ["", "What the multilingual model recognises: share of test reference words aligned as correct, for the "
-                  "closed-class words of the generator's sentence frames and for the lexicon (slot) words.", "",
-                  "| language | frame words | recall | slot words | recall |", "| --- | ---: | ---: | ---: | ---: |"]
+                  "closed-class words of the generator's sentence frames, for the lexicon (slot) words, and for the test words "
+                  "never seen in the training text (their share of the test words, and the recall on them).", "",
+                  "| language | frame words | recall | slot words | recall | unseen words | share | recall |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        pct = lambda x: "—" if x != x else f"{100 * x:.1f}%"  # noqa: E731  (nan: no such words)
         for lang, r in wc.items():
-            lines.append(f"| {lang} | {r['frame_words']} | {100 * r['frame_recall']:.1f}% | {r['slot_words']} | {100 * r['slot_recall']:.1f}% |")
+            lines.append(f"| {lang} | {r['frame_words']} | {pct(r['frame_recall'])} | {r['slot_words']} | {pct(r['slot_recall'])} | "
+                         f"{r.get('unseen_words', '—')} | {pct(r.get('unseen_share', math.nan))} | {pct(r.get('unseen_recall', math.nan))} |")
     if args.mono_steps:
         lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {args.mono_steps} steps per language (lr 5e-4)."]
     lines += ["", "Raw numbers: benchmarks/results/dense_baseline.json."]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from asr_pathways.data.corpus import Corpus
+from asr_pathways.data.corpus import Corpus, card_markdown, write_card, write_split
 from asr_pathways.data.synth import SynthConfig, build_corpus, parse_hours
+from asr_pathways.data.text import frame_words
 from asr_pathways.errors import InputError
 
 
@@ -109,6 +110,69 @@ def test_changed_settings_refused(built):
         build_corpus(tiny(out, seed=1))
 
 
+def test_word_weights_in_fingerprint(built, tmp_path):
+    out, card = built
+    assert "real word weights" in card["settings"]["text"]
+    fp = json.loads((out / "audio/en/build.json").read_text())
+    assert fp["word_weights"] == "real"
+    with pytest.raises(InputError, match="other settings.*word_weights"):
+        build_corpus(tiny(out, word_weights="flat"))
+    # a corpus built before the option (no word_weights in build.json) used flat weights: the new default refuses it
+    old = tmp_path / "old"
+    (old / "audio/en").mkdir(parents=True)
+    (old / "audio/en/build.json").write_text(json.dumps({k: v for k, v in fp.items() if k != "word_weights"}))
+    with pytest.raises(InputError, match="other settings"):
+        build_corpus(tiny(old, langs=("en",)))
+    with pytest.raises(InputError, match="word weighting"):
+        build_corpus(tiny(tmp_path / "bad", langs=("en",), word_weights="zipf"))
+
+
+def test_card_open_vocabulary_of_built_corpus(built):
+    out, card = built
+    c = Corpus(out)
+    for lang in c.languages:
+        train = [w for t in c.texts("train", [lang]) for w in t.split()]
+        seen = {w: train.count(w) for w in set(train)}
+        fw = frame_words(lang)
+        for split in ("dev", "test"):
+            words = [w for t in c.texts(split, [lang]) for w in t.split()]
+            slots = [w for w in words if w not in fw]
+            st = card["languages"][lang][split]
+            assert st["unseen_word_share"] == round(sum(w not in seen for w in words) / len(words), 4)
+            assert st["slot_words"] == len(slots) > 0
+            assert st["unseen_slot_share"] == round(sum(w not in seen for w in slots) / len(slots), 4)
+            assert st["rare_slot_share"] == round(sum(seen.get(w, 0) < 5 for w in slots) / len(slots), 4)
+        assert "unseen_word_share" not in card["languages"][lang]["train"]
+    assert "Open vocabulary of the test split" in (out / "card.md").read_text()
+
+
+def test_card_open_vocabulary_by_hand(tmp_path):
+    def sups(texts):
+        return [{"id": f"u{i}", "recording_id": f"u{i}", "start": 0.0, "duration": 1.0, "channel": 0, "text": t, "speaker": "s"}
+                for i, t in enumerate(texts)]
+
+    texts = {
+        "train": ["the cat sat", "the cat ran", "a dog sat", "the cat sat", "the cat sat"],
+        "dev": ["the cat flew"],
+        "test": ["the cat sat", "a dog ran", "the zebra ran and ran"],
+    }
+    for split, tx in texts.items():
+        write_split(tmp_path, "en", split, [], sups(tx), [])
+    card = write_card(tmp_path, {"source": "hand"})
+    test = card["languages"]["en"]["test"]
+    # training counts: the 4, cat 4, sat 4, ran 1, a 1, dog 1; frame words of English: the, a, and
+    # test tokens: the cat sat a dog ran the zebra ran and ran -> 11; unseen: zebra, and -> 2/11
+    # test slot tokens: cat sat dog ran zebra ran ran -> 7; unseen: zebra -> 1/7; seen < 5 times: all 7 -> 7/7
+    assert {"the", "a", "and"} <= frame_words("en") and not {"cat", "sat", "dog", "ran", "zebra", "flew"} & frame_words("en")
+    assert test["words"] == 11 and test["unseen_word_share"] == round(2 / 11, 4)
+    assert test["slot_words"] == 7 and test["unseen_slot_share"] == round(1 / 7, 4) and test["rare_slot_share"] == 1.0
+    dev = card["languages"]["en"]["dev"]
+    assert (dev["unseen_word_share"], dev["slot_words"], dev["unseen_slot_share"], dev["rare_slot_share"]) == (round(1 / 3, 4), 2, 0.5, 1.0)
+    md = card_markdown(card)
+    assert "| en | 11 | 18.2% | 7 | 14.3% | 100.0% |" in md
+    assert json.loads((tmp_path / "card.json").read_text())["languages"]["en"]["test"]["unseen_slot_share"] == round(1 / 7, 4)
+
+
 def test_unknown_language():
     with pytest.raises(InputError, match="unknown language code 'xx'"):
         build_corpus(tiny("/nonexistent-never-made", langs=("xx",)))
@@ -144,3 +208,15 @@ def test_cli_synth_and_card(tmp_path, capsys):
     assert "| it | train |" in capsys.readouterr().out
     assert main(["corpus", "card", str(tmp_path / "c")]) == 0
     assert "| it | test |" in capsys.readouterr().out
+
+
+def test_cli_text_stats(capsys):
+    from asr_pathways.cli import main
+
+    assert main(["corpus", "text-stats", "--languages", "it", "--hours", "0.005", "--test-utts", "20", "--calibrate-utts", "3", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "lexicon 4000, real word weights" in out and "| it | 0.005 |" in out
+    assert main(["corpus", "text-stats", "--languages", "it", "--hours", "0.005", "--test-utts", "20", "--calibrate-utts", "3", "--jobs", "1",
+                 "--json", "--word-weights", "flat", "--lexicon-size", "1000"]) == 0
+    st = json.loads(capsys.readouterr().out)["it"]
+    assert st["train_utts"] >= 3 and st["test"]["words"] > 20 and 0 < st["test"]["unseen_slot_share"] <= 1

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from asr_pathways.metrics import error_rates, macro_average
+from asr_pathways.metrics import aligned_hits, error_rates, macro_average, unseen_word_recall
 
 
 def test_hand_computed_word_and_character_errors():
@@ -60,3 +60,29 @@ def test_macro_average_is_unweighted_and_pooled_is_weighted():
     assert "cer" in m and "pooled_cer" in m
     with pytest.raises(ValueError):
         macro_average({})
+
+
+def test_unseen_word_recall_by_hand():
+    train_vocab = {"the", "cat", "sat", "on", "mat", "a"}
+    frames = {"the", "on", "a"}
+    refs = ["the cat sat on the zebra", "a quokka ran", "the mat", ""]
+    hyps = ["the cat sit on the zebra", "a kwoka ran", "", "noise"]
+    # alignment: utt 1 hits the cat on the zebra (sat -> sit substituted); utt 2 hits a, ran; utt 3 nothing
+    assert aligned_hits(refs[0], hyps[0]) == [True, True, False, True, True, True]
+    assert aligned_hits(refs[1], hyps[1]) == [True, False, True]
+    assert aligned_hits(refs[2], hyps[2]) == [False, False]
+    r = unseen_word_recall(refs, hyps, train_vocab, frames)
+    # reference tokens: 11; hits 5 + 2 + 0 = 7
+    assert (r["words"], r["recall"]) == (11, 7 / 11)
+    # frame: the the on | a | the -> 5 tokens, hits the the on a = 4
+    assert (r["frame_words"], r["frame_recall"]) == (5, 4 / 5)
+    # slot: cat sat zebra | quokka ran | mat -> 6 tokens, hits cat zebra ran = 3
+    assert (r["slot_words"], r["slot_recall"]) == (6, 3 / 6)
+    # unseen (not in train_vocab): zebra, quokka, ran -> 3 tokens, hits zebra ran = 2 (all of them slot words)
+    assert (r["unseen_words"], r["unseen_recall"], r["unseen_share"]) == (3, 2 / 3, 3 / 11)
+    assert (r["unseen_slot_words"], r["unseen_slot_recall"], r["unseen_slot_share"]) == (3, 2 / 3, 3 / 6)
+    # nothing unseen: nan recall, zero share
+    r = unseen_word_recall(["the cat"], ["the cat"], train_vocab)
+    assert r["unseen_words"] == 0 and math.isnan(r["unseen_recall"]) and r["unseen_share"] == 0.0 and r["recall"] == 1.0
+    with pytest.raises(ValueError):
+        unseen_word_recall(["a"], [], train_vocab)

@@ -1,4 +1,4 @@
-"""`asr-pathways corpus synth | import-mls | import-dir | card`."""
+"""`asr-pathways corpus synth | text-stats | import-mls | import-dir | card`."""
 
 from __future__ import annotations
 
@@ -19,21 +19,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("synth", help="synthesise a multilingual corpus with espeak-ng", formatter_class=fmt,
                        description="Synthesise an MLS-shaped corpus with the espeak-ng program. Deterministic from --seed; "
                        "rerun the same command to resume an interrupted build. --hours sizes the TRAIN split per language; "
-                       "dev and test have fixed utterance counts and speakers (voice variants) disjoint from train.")
+                       "dev and test have fixed utterance counts and speakers (voice variants) disjoint from train. "
+                       "docs/corpus.md explains the defaults.")
     s.add_argument("--out", required=True, type=Path, help="corpus folder to create or resume")
-    s.add_argument("--languages", default="en,fr,it,nl", help="espeak-ng language codes, comma separated (e.g. en,fr,it,nl,de,es,pt,pl)")
-    s.add_argument("--hours", default="en=8,fr=4,nl=4,it=1", help="training hours: LANG=H,... or one number for every language (others default to 1)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--jobs", type=int, default=0, help="parallel espeak-ng processes (0: every core)")
-    s.add_argument("--test-utts", type=int, default=500, help="test utterances per language")
-    s.add_argument("--dev-utts", type=int, default=None, help="dev utterances per language (default: half of --test-utts)")
-    s.add_argument("--train-speakers", type=int, default=120, help="training speakers per language")
-    s.add_argument("--eval-speakers", type=int, default=20, help="dev and test speakers per language (each)")
-    s.add_argument("--lexicon-size", type=int, default=4000,
-                   help="content words per language the sentence generator fills its frames with (Zipf-weighted, most frequent first)")
-    s.add_argument("--text-dir", type=Path, default=None, help="folder with LANG.txt (one sentence per line) to use instead of the generator for that language")
-    s.add_argument("--skip-bad", action="store_true", help="skip bad items (counted in the card) instead of stopping")
+    t = sub.add_parser("text-stats", help="open-vocabulary statistics of a synth corpus from its text alone, without building it",
+                       formatter_class=fmt,
+                       description="Generate the sentences `corpus synth` with the same options would use and print, per language, "
+                       "the share of test words (and of test slot words, outside the sentence frames) never seen in training, "
+                       "and of slot words seen fewer than 5 times. The training split's length in sentences is estimated by "
+                       "synthesising the first --calibrate-utts training utterances of each language (seconds per character).")
+    for q in (s, t):
+        q.add_argument("--languages", default="en,fr,it,nl", help="espeak-ng language codes, comma separated (e.g. en,fr,it,nl,de,es,pt,pl)")
+        q.add_argument("--hours", default="en=8,fr=4,nl=4,it=1", help="training hours: LANG=H,... or one number for every language (others default to 1)")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--jobs", type=int, default=0, help="parallel espeak-ng processes (0: every core)")
+        q.add_argument("--test-utts", type=int, default=500, help="test utterances per language")
+        q.add_argument("--dev-utts", type=int, default=None, help="dev utterances per language (default: half of --test-utts)")
+        q.add_argument("--train-speakers", type=int, default=120, help="training speakers per language")
+        q.add_argument("--eval-speakers", type=int, default=20, help="dev and test speakers per language (each)")
+        q.add_argument("--lexicon-size", type=int, default=4000,
+                       help="content words per language the sentence generator fills its frames with (wordfreq's most frequent, filtered)")
+        q.add_argument("--word-weights", choices=["real", "flat"], default="real",
+                       help="how slot words are drawn from the lexicon: real (wordfreq's relative frequencies) or flat "
+                       "(1/(rank+20)^0.7: a longer tail, many more test words unseen in training; the weighting of older corpora)")
+        q.add_argument("--text-dir", type=Path, default=None, help="folder with LANG.txt (one sentence per line) to use instead of the generator for that language")
+        q.add_argument("--skip-bad", action="store_true", help="skip bad items (counted in the card) instead of stopping")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--calibrate-utts", type=int, default=60, help="training utterances per language synthesised to estimate durations")
+    t.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     m = sub.add_parser("import-mls", help="import Multilingual LibriSpeech (FLAC or Opus) through lhotse", formatter_class=fmt,
                        description="Import an MLS tree: DIR holds mls_{language} or mls_{language}_opus folders, each with "
@@ -75,17 +88,33 @@ def run(args: argparse.Namespace) -> int:
     if cmd is None:
         args._corpus_parser.print_help()
         return 2
-    if cmd == "synth":
+    if cmd in ("synth", "text-stats"):
         from .corpus import card_markdown
-        from .synth import SynthConfig, build_corpus, parse_hours
+        from .synth import SynthConfig, build_corpus, parse_hours, text_statistics
 
         langs = _langs(args.languages)
         cfg = SynthConfig(
-            out=args.out, languages=langs, hours=parse_hours(args.hours, langs), seed=args.seed, jobs=args.jobs,
+            out=getattr(args, "out", None), languages=langs, hours=parse_hours(args.hours, langs), seed=args.seed, jobs=args.jobs,
             test_utts=args.test_utts, dev_utts=args.dev_utts, text_dir=args.text_dir, skip_bad=args.skip_bad,
-            train_speakers=args.train_speakers, eval_speakers=args.eval_speakers, lexicon_size=args.lexicon_size, progress=not args.no_progress,
+            train_speakers=args.train_speakers, eval_speakers=args.eval_speakers, lexicon_size=args.lexicon_size,
+            word_weights=args.word_weights, progress=not getattr(args, "no_progress", True),
         )
-        print(card_markdown(build_corpus(cfg)))
+        if cmd == "synth":
+            print(card_markdown(build_corpus(cfg)))
+            return 0
+        stats = text_statistics(cfg, args.calibrate_utts)
+        if args.json:
+            print(json.dumps(stats, indent=2))
+            return 0
+        pct = lambda x: "—" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+        print(f"lexicon {cfg.lexicon_size}, {cfg.word_weights} word weights, seed {cfg.seed}; test words never seen in training "
+              "(slot: outside the sentence frames; rare: seen fewer than 5 times)\n")
+        print("| language | train hours | train sentences (est.) | train vocabulary | unseen test words | unseen test slot words | rare test slot words |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for lang, st in stats.items():
+            te = st["test"]
+            print(f"| {lang} | {st['train_hours']:g} | {st['train_utts']} | {st['train_vocabulary']} | {pct(te['unseen_word_share'])} | "
+                  f"{pct(te['unseen_slot_share'])} | {pct(te['rare_slot_share'])} |")
         return 0
     if cmd == "import-mls":
         from .corpus import card_markdown

@@ -11,6 +11,13 @@ Manifests are gzip files written with ``mtime=0`` and no file name in the header
 atomic rename, so two identical builds give byte-identical files and an interrupted write never
 leaves a file that a later run trusts. Recording paths inside the corpus are stored relative to
 the corpus folder (so the folder can move); :meth:`Corpus.cuts` resolves them.
+
+The card (card.json, card.md) holds per language and split the hours, utterances, speakers,
+vocabulary and words, and for dev and test how open their vocabulary is against the training
+text: ``unseen_word_share`` (word tokens never seen in training), ``slot_words``,
+``unseen_slot_share`` and ``rare_slot_share`` (slot tokens, i.e. not closed-class frame words of
+the language's templates, never seen / seen fewer than 5 times in training); see
+:func:`asr_pathways.data.text.open_vocabulary_stats`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import InputError
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .text import RARE_COUNT, frame_words, open_vocabulary_stats, word_counts
 
 SPLITS = ("train", "dev", "test")
 MANIFEST_KINDS = ("recordings", "supervisions", "cuts")
@@ -92,14 +100,23 @@ def write_card(corpus_dir: str | Path, settings: dict | None = None) -> dict:
     langs = sorted(p.name for p in mdir.iterdir() if p.is_dir()) if mdir.is_dir() else []
     for lang in langs:
         per: dict[str, Any] = {}
+        texts: dict[str, list[str]] = {}
         for split in SPLITS:
             sp = manifest_path(corpus_dir, lang, "supervisions", split)
             if not sp.is_file():
                 continue
             badp = corpus_dir / "manifests" / lang / f"bad_{split}.json"
             bad = json.loads(badp.read_text()) if badp.is_file() else []
-            per[split] = _split_stats(_read_jsonl_gz(sp), len(bad))
+            sups = _read_jsonl_gz(sp)
+            texts[split] = [s.get("text") or "" for s in sups]
+            per[split] = _split_stats(sups, len(bad))
             card["bad_items"] += [{"language": lang, "split": split, **b} for b in bad]
+        if "train" in texts:  # how many held-out words the training text never (or rarely) shows
+            counts = word_counts(texts["train"])
+            for split in ("dev", "test"):
+                if split in texts:
+                    st = open_vocabulary_stats(texts[split], counts, frame_words(lang))
+                    per[split].update({k: v for k, v in st.items() if k != "words"})
         if per:
             card["languages"][lang] = per
     card["totals"] = {
@@ -128,6 +145,16 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {lang} | {split} | {st['hours']:.3f} | {st['utterances']} | {st['speakers']} | {st['vocabulary']} | {st['words']} | {st['bad_items']} |")
     tot = card.get("totals", {})
     lines += ["", "Totals: " + ", ".join(f"{k} {v['hours']:.3f} h / {v['utterances']} utterances" for k, v in tot.items())]
+    ov = [(lang, per["test"]) for lang, per in card["languages"].items() if "unseen_word_share" in per.get("test", {})]
+    if ov:
+        pct = lambda x: "—" if x is None else f"{100 * x:.1f}%"  # noqa: E731  (None: nothing to count)
+        lines += ["", "Open vocabulary of the test split: words never seen in training; slot words are those outside the "
+                  f"closed-class words of the language's sentence frames; rare: seen fewer than {RARE_COUNT} times in training.", "",
+                  "| language | test words | unseen | slot words | unseen slot words | rare slot words |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for lang, st in ov:
+            lines.append(f"| {lang} | {st['words']} | {pct(st['unseen_word_share'])} | {st['slot_words']} | "
+                         f"{pct(st['unseen_slot_share'])} | {pct(st['rare_slot_share'])} |")
     if card.get("bad_items_total"):
         lines += ["", f"Skipped bad items: {card['bad_items_total']}", ""]
         for b in card["bad_items"][:20]:

@@ -13,6 +13,10 @@ resampling to 16 kHz with soxr (one call: the input is declared at 22050*speed H
 gain, add coloured Gaussian noise at a drawn SNR, and write 16 kHz mono 16-bit FLAC atomically.
 An interrupted build resumes: finished FLAC files are kept and only their length is read; the
 manifests and the card are written last, atomically.
+
+:func:`text_statistics` (``asr-pathways corpus text-stats``) gives the open-vocabulary statistics of
+the card (test words never seen in training) from the text alone, without building the audio;
+docs/corpus.md explains the text options and their defaults with these measurements.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import AtomicPath, atomic_write_json
 from .corpus import write_card, write_split
-from .text import LanguageText, read_user_text
+from .text import LanguageText, check_word_weights, frame_words, open_vocabulary_stats, read_user_text, word_counts
 
 SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
@@ -76,6 +80,7 @@ class SynthConfig:
     train_speakers: int = 120
     eval_speakers: int = 20
     lexicon_size: int = 4000  # content words the sentence generator draws from (per language)
+    word_weights: str = "real"  # slot words drawn with wordfreq's frequencies ("real") or 1/(rank+20)^0.7 ("flat")
     progress: bool = True
 
     def dev_count(self) -> int:
@@ -246,6 +251,8 @@ def _fingerprint(cfg: SynthConfig, lang: str, user_lines: list[str] | None) -> d
         "train_speakers": cfg.train_speakers,
         "eval_speakers": cfg.eval_speakers,
         **({} if cfg.lexicon_size == 4000 else {"lexicon_size": cfg.lexicon_size}),  # absent: 4000, as before the option
+        # absent: flat, the only weighting before the option, so older corpora are refused by the new default
+        **({} if user_lines is not None or cfg.word_weights == "flat" else {"word_weights": cfg.word_weights}),
         "text": "generator" if user_lines is None else hashlib.sha256("\n".join(user_lines).encode()).hexdigest(),
     }
 
@@ -277,6 +284,7 @@ def build_corpus(cfg: SynthConfig) -> dict:
         espeak_voices(lang)  # unknown codes fail before any work
     if cfg.test_utts < 1:
         raise InputError("--test-utts must be at least 1", field="test_utts", expected="a positive integer")
+    check_word_weights(cfg.word_weights)
     jobs = cfg.jobs or os.cpu_count() or 1
     est_total = sum(cfg.hours_for(l) * 3600 + (cfg.test_utts + cfg.dev_count()) * 3.5 for l in langs)
     bar = tqdm(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress, dynamic_ncols=True)
@@ -289,7 +297,7 @@ def build_corpus(cfg: SynthConfig) -> dict:
         "hours": ",".join(f"{l}={cfg.hours_for(l):g}" for l in langs),
         "test_utts": cfg.test_utts, "dev_utts": cfg.dev_count(),
         "train_speakers": cfg.train_speakers, "eval_speakers": cfg.eval_speakers,
-        "text": "user text files" if cfg.text_dir else f"template generator, {cfg.lexicon_size}-word lexicon",
+        "text": "user text files" if cfg.text_dir else f"template generator, {cfg.lexicon_size}-word lexicon, {cfg.word_weights} word weights",
     }
     return write_card(out, settings)
 
@@ -307,15 +315,17 @@ def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExec
     if fp_path.is_file():
         old = json.loads(fp_path.read_text())
         if old != fp:
-            diff = {k: (old.get(k), v) for k, v in fp.items() if old.get(k) != v}
+            diff = {k: (old.get(k), fp.get(k)) for k in sorted(set(old) | set(fp)) if old.get(k) != fp.get(k)}
             raise InputError(
                 f"this folder was built with other settings {diff}", path=fp_path,
-                expected="the same --seed, --test-utts, --dev-utts, speakers and text as before",
+                expected="the same --seed, --test-utts, --dev-utts, speakers, text, --lexicon-size and --word-weights as before "
+                "(a corpus built before --word-weights existed used flat weights)",
                 hint="use a new --out folder (hours may change freely)",
             )
     else:
         atomic_write_json(fp_path, fp)
-    text = LanguageText(lang, cfg.seed, cfg.test_utts, cfg.dev_count(), user_lines, str(user_path) if user_path else None, lexicon_size=cfg.lexicon_size)
+    text = LanguageText(lang, cfg.seed, cfg.test_utts, cfg.dev_count(), user_lines, str(user_path) if user_path else None,
+                        lexicon_size=cfg.lexicon_size, word_weights=cfg.word_weights)
     pools = {
         "train": speaker_pool(lang, "train", cfg.seed, cfg.train_speakers),
         "dev": speaker_pool(lang, "dev", cfg.seed, cfg.eval_speakers),
@@ -359,6 +369,69 @@ def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExec
                 if p.suffix == ".flac" and p not in keep:  # (also temp files of an interrupted build)
                     p.unlink(missing_ok=True)
         write_split(out, lang, split, *_manifest_items(lang, done), bad_items=split_bad)
+
+
+def _language_text(cfg: SynthConfig, lang: str) -> LanguageText:
+    user_lines, user_path = None, None
+    if cfg.text_dir is not None:
+        user_path = Path(cfg.text_dir) / f"{lang}.txt"
+        if user_path.is_file():
+            user_lines = read_user_text(user_path, skip_bad=cfg.skip_bad, bad=[])
+        else:
+            user_path = None
+    return LanguageText(lang, cfg.seed, cfg.test_utts, cfg.dev_count(), user_lines, str(user_path) if user_path else None,
+                        lexicon_size=cfg.lexicon_size, word_weights=cfg.word_weights)
+
+
+def text_statistics(cfg: SynthConfig, calibrate_utts: int = 60) -> dict[str, dict[str, Any]]:
+    """The open-vocabulary statistics of the corpus ``cfg`` describes, from its text, without building it.
+
+    The training split is the prefix of training sentences whose audio reaches the requested hours.
+    Its length is estimated here: the first ``calibrate_utts`` training utterances of each language
+    are synthesised (the same speakers and speeds as a build would use) and a line
+    seconds = a + b * characters is fitted to them; sentences are then added until their estimated
+    durations reach the hours. Returns, per language: ``train_utts`` (estimated), ``seconds_per_char``,
+    ``train_vocabulary``, and the :func:`~asr_pathways.data.text.open_vocabulary_stats` of ``dev`` and
+    ``test`` against the training text (as the card of the built corpus reports them).
+    """
+    langs = list(dict.fromkeys(cfg.languages))
+    check_word_weights(cfg.word_weights)
+    out: dict[str, dict[str, Any]] = {}
+    jobs = cfg.jobs or os.cpu_count() or 1
+    for lang in langs:
+        text = _language_text(cfg, lang)
+        target_s = cfg.hours_for(lang) * 3600.0
+        n_cal = max(2, calibrate_utts)
+        pools = {"train": speaker_pool(lang, "train", cfg.seed, cfg.train_speakers)}
+        plans = [plan_utterance(text, pools, cfg.seed, lang, "train", i) for i in range(n_cal)]
+
+        def seconds(u: Utterance) -> float | None:
+            try:
+                return render_audio(u).size / SAMPLE_RATE
+            except RuntimeError:  # espeak-ng could not say it: a build would stop or skip it
+                return None
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            secs = list(pool.map(seconds, plans))
+        fit = [(len(u.text), t) for u, t in zip(plans, secs) if t is not None]
+        if len(fit) < 2:
+            raise InputError(f"espeak-ng could not synthesise the {lang!r} calibration sentences", field="languages")
+        b, a = np.polyfit(np.asarray([c for c, _ in fit], float), np.asarray([t for _, t in fit], float), 1)
+        train: list[str] = []
+        total = 0.0
+        while total < target_s:
+            s = text.sentence("train", len(train))
+            train.append(s)
+            measured = secs[len(train) - 1] if len(train) <= n_cal else None
+            total += measured if measured is not None else max(0.5, a + b * len(s))
+        counts = word_counts(train)
+        fw = frame_words(lang)
+        out[lang] = {
+            "train_hours": cfg.hours_for(lang), "train_utts": len(train), "seconds_per_char": round(float(b), 4),
+            "seconds_intercept": round(float(a), 3), "train_vocabulary": len(counts),
+            "dev": open_vocabulary_stats(text.dev, counts, fw), "test": open_vocabulary_stats(text.test, counts, fw),
+        }
+    return out
 
 
 def parse_hours(spec: str | None, languages: Sequence[str]) -> dict[str, float]:

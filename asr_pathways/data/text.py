@@ -1,16 +1,25 @@
 """Seeded sentence generators: hand-written per-language frames filled with lexicon words.
 
 A sentence is one frame (a short clause of closed-class words with ``W`` slots), optionally joined
-to a second frame by a conjunction, with every slot filled by a content word drawn from a
-Zipf-weighted lexicon (wordfreq's top words for the language, filtered of junk). The result has far
-lower entropy than uniform word salad (fixed frames, frequent words more likely), so a small model
-can learn it, while the lexicon gives an open-ended vocabulary: 4,000 content words per language by
-default (``lexicon_size``; ``asr-pathways corpus synth --lexicon-size``). A 1,000-word lexicon did
-not make English easier for the ``small`` model (81% vs 79% dev WER after 800 English-only steps):
-it learns the frames first and the slot words' spellings much later, whatever their number.
+to a second frame by a conjunction, with every slot filled by a content word drawn from a lexicon
+(wordfreq's top words for the language, filtered of junk; 4,000 words per language by default,
+``lexicon_size``; ``asr-pathways corpus synth --lexicon-size``).
+
+Slot words are drawn with their real relative frequencies (``word_weights="real"``, the default):
+each lexicon word is weighted by wordfreq's frequency for it, so the text has the head and the long
+tail real text has (in the 4,000-word lexicons the 1,000 most frequent words take 68-72% of the slot
+draws; in real text the 1,000 most frequent words cover ~70% of running words).
+``word_weights="flat"`` is the weighting of older corpora, 1/(rank+20)^0.7: a lighter head (58% of
+draws from the top 1,000) and a flatter tail. docs/corpus.md has the measurements: how many test
+words each setting leaves unseen in training. The frames keep the entropy far below uniform word
+salad, so a small model can learn it.
 
 Every draw comes from ``random.Random(key)`` with a string key, so a sentence depends only on its
 key (seed, language, split, index), never on the order in which sentences are made.
+
+:func:`frame_words` gives the closed-class words of a language's frames (every other word of a
+generated sentence is a *slot* word) and :func:`open_vocabulary_stats` measures how many held-out
+words (and slot words) were never, or rarely, seen in the training text; the corpus card reports it.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ import bisect
 import functools
 import random
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Collection, Iterable, Mapping
 
 import yaml
 
@@ -49,6 +60,9 @@ _VOWELS = set("aeiouyàâæéèêëîïôœùûüÿáíóúìòäöãõąęåø"
 _JUNK = {"haha", "hehe", "hihi", "lol", "xd", "ok", "okay", "http", "https", "www", "com", "html"}
 _SKIP_TOP = 60
 
+WORD_WEIGHTS = ("real", "flat")  # how slot words are weighted: wordfreq's frequencies, or 1/(rank+20)^0.7
+RARE_COUNT = 5  # a held-out word seen fewer than this many times in training is "rare" (corpus card)
+
 _GENERIC_FRAMES = ["W W W W W", "W W W W W W", "W W W W W W W", "W W W W W W W W"]
 
 
@@ -72,6 +86,15 @@ def load_templates(lang: str) -> Templates:
         frames = tuple(tuple(f.split()) for f in _GENERIC_FRAMES)
         joiners = ()
     return Templates(frames=frames, joiners=joiners)
+
+
+@functools.lru_cache(maxsize=64)
+def frame_words(lang: str) -> frozenset[str]:
+    """The closed-class words of ``lang``'s frames and joiners; every other word of a generated
+    sentence is a *slot* (lexicon) word. A lexicon word that also occurs in a frame counts as a
+    frame word (an approximation). Languages without frames (generic ``W W W...``) have none."""
+    t = load_templates(lang)
+    return frozenset({w for f in t.frames for w in f if w != "W"} | {w for j in t.joiners for w in j.split()})
 
 
 def _is_good_word(w: str, lang: str) -> bool:
@@ -126,23 +149,61 @@ def lexicon(lang: str, size: int = 4000) -> tuple[str, ...]:
     return tuple(out)
 
 
-class SentenceGenerator:
-    """Deterministic sentences for one language: ``sentence(key)`` depends on ``key`` only."""
+@functools.lru_cache(maxsize=32)
+def lexicon_frequencies(lang: str, size: int = 4000) -> tuple[float, ...]:
+    """wordfreq's frequency (share of running words in the language) of each word of
+    ``lexicon(lang, size)``, in the same order."""
+    from wordfreq import get_frequency_dict, word_frequency
 
-    def __init__(self, lang: str, lexicon_size: int = 4000, zipf_exponent: float = 0.7, zipf_offset: float = 20.0) -> None:
+    base = lang.split("-")[0]
+    freqs = get_frequency_dict(base)  # the list top_n_list ranks ("best")
+    return tuple(float(freqs.get(w) or word_frequency(w, base)) for w in lexicon(lang, size))
+
+
+def check_word_weights(word_weights: str) -> str:
+    if word_weights not in WORD_WEIGHTS:
+        raise InputError(f"unknown word weighting {word_weights!r}", field="word_weights", expected=" or ".join(WORD_WEIGHTS))
+    return word_weights
+
+
+class SentenceGenerator:
+    """Deterministic sentences for one language: ``sentence(key)`` depends on ``key`` only.
+
+    ``word_weights``: ``"real"`` draws each slot word with its wordfreq frequency (relative to the
+    other lexicon words); ``"flat"`` with weight 1/(rank + zipf_offset)^zipf_exponent (the weighting
+    before real frequencies became the default). The random draws are the same either way; only
+    the word a draw maps to differs.
+    """
+
+    def __init__(
+        self, lang: str, lexicon_size: int = 4000, word_weights: str = "real", zipf_exponent: float = 0.7, zipf_offset: float = 20.0,
+    ) -> None:
         self.lang = lang
         self.templates = load_templates(lang)
-        self.words = lexicon(lang, lexicon_size)
+        check_word_weights(word_weights)
+        self.word_weights = word_weights
         if lexicon_size < 100:
             raise InputError(f"lexicon size {lexicon_size} is too small", field="lexicon_size", expected="at least 100 words")
+        self.words = lexicon(lang, lexicon_size)
         if len(self.words) < 100:
             raise InputError(f"word list for {lang!r} too small ({len(self.words)} words)", field="languages")
-        weights = [1.0 / (r + zipf_offset) ** zipf_exponent for r in range(len(self.words))]
+        if word_weights == "real":
+            weights = list(lexicon_frequencies(lang, lexicon_size))
+        else:
+            weights = [1.0 / (r + zipf_offset) ** zipf_exponent for r in range(len(self.words))]
         self._cum: list[float] = []
         total = 0.0
         for w in weights:
             total += w
             self._cum.append(total)
+
+    def probabilities(self) -> list[float]:
+        """The probability of each lexicon word (``self.words`` order) being drawn for a slot."""
+        prev, out = 0.0, []
+        for c in self._cum:
+            out.append((c - prev) / self._cum[-1])
+            prev = c
+        return out
 
     def _word(self, rng: random.Random) -> str:
         return self.words[bisect.bisect_right(self._cum, rng.random() * self._cum[-1])]
@@ -206,7 +267,7 @@ class LanguageText:
 
     def __init__(
         self, lang: str, seed: int, test_n: int, dev_n: int, user_lines: list[str] | None = None,
-        user_path: str | None = None, lexicon_size: int = 4000,
+        user_path: str | None = None, lexicon_size: int = 4000, word_weights: str = "real",
     ) -> None:
         self.lang, self.seed = lang, seed
         self.user_lines = user_lines
@@ -224,7 +285,7 @@ class LanguageText:
             self._train = lines[test_n + dev_n :]
             self.gen = None
         else:
-            self.gen = SentenceGenerator(lang, lexicon_size)
+            self.gen = SentenceGenerator(lang, lexicon_size, word_weights)
             held: set[str] = set()
             self.test = self._distinct("test", test_n, held)
             self.dev = self._distinct("dev", dev_n, held)
@@ -254,3 +315,43 @@ class LanguageText:
             if s not in self._held:
                 return s
         raise RuntimeError("could not draw a training sentence distinct from dev/test")
+
+
+def word_counts(texts: Iterable[str]) -> Counter:
+    """How often each whitespace-separated word occurs in ``texts``."""
+    return Counter(w for t in texts for w in t.split())
+
+
+def open_vocabulary_stats(
+    held_texts: Iterable[str], train_counts: Mapping[str, int], frames: Collection[str] = frozenset(), rare_count: int = RARE_COUNT,
+) -> dict[str, float | int | None]:
+    """How open the vocabulary of held-out text is, given the training text's word counts.
+
+    Over the word tokens of ``held_texts``: ``words`` (count), ``unseen_word_share`` (share never
+    seen in training), ``slot_words`` (count of tokens that are not in ``frames``, the closed-class
+    frame words), ``unseen_slot_share`` (share of slot tokens never seen in training) and
+    ``rare_slot_share`` (share of slot tokens seen fewer than ``rare_count`` times, unseen included).
+    Shares are ``None`` when there is nothing to count.
+
+    >>> st = open_vocabulary_stats(["the cat sat", "the dog"], {"the": 9, "cat": 2}, frames={"the"})
+    >>> st["words"], st["unseen_word_share"], st["slot_words"], st["unseen_slot_share"], st["rare_slot_share"]
+    (5, 0.4, 3, 0.6667, 1.0)
+    """
+    words = unseen = slots = unseen_slots = rare_slots = 0
+    for t in held_texts:
+        for w in t.split():
+            n = train_counts.get(w, 0)
+            words += 1
+            unseen += n == 0
+            if w not in frames:
+                slots += 1
+                unseen_slots += n == 0
+                rare_slots += n < rare_count
+    share = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
+    return {
+        "words": words,
+        "unseen_word_share": share(unseen, words),
+        "slot_words": slots,
+        "unseen_slot_share": share(unseen_slots, slots),
+        "rare_slot_share": share(rare_slots, slots),
+    }
