@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        "synthesising the first --calibrate-utts training utterances of each language (seconds per character).")
     for q in (s, t):
         q.add_argument("--languages", default="en,fr,it,nl", help="espeak-ng language codes, comma separated (e.g. en,fr,it,nl,de,es,pt,pl)")
-        q.add_argument("--hours", default="en=8,fr=4,nl=4,it=1", help="training hours: LANG=H,... or one number for every language (others default to 1)")
+        q.add_argument("--hours", default="en=8,fr=4,nl=4,it=2", help="training hours: LANG=H,... or one number for every language (others default to 1)")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--jobs", type=int, default=0, help="parallel espeak-ng processes (0: every core)")
         q.add_argument("--test-utts", type=int, default=500, help="test utterances per language")

@@ -42,7 +42,7 @@ from .text import LanguageText, check_word_weights, frame_words, open_vocabulary
 
 SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
-DEFAULT_HOURS = {"en": 8.0, "fr": 4.0, "nl": 4.0, "it": 1.0}
+DEFAULT_HOURS = {"en": 8.0, "fr": 4.0, "nl": 4.0, "it": 2.0}
 DEFAULT_LANGUAGES = ("en", "fr", "it", "nl")
 BUILD_VERSION = 1
 
