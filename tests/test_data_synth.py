@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from asr_pathways.data.corpus import Corpus, card_markdown, write_card, write_split
-from asr_pathways.data.synth import SynthConfig, build_corpus, parse_hours
+from asr_pathways.data.synth import DEFAULT_HOURS, SynthConfig, build_corpus, parse_hours
 from asr_pathways.data.text import frame_words
 from asr_pathways.errors import InputError
 
@@ -194,7 +194,7 @@ def test_text_dir_bad_line_and_skip(tmp_path):
 
 
 def test_parse_hours():
-    assert parse_hours("en=8,fr=0.5", ["en", "fr", "it"]) == {"en": 8.0, "fr": 0.5, "it": 1.0}
+    assert parse_hours("en=8,fr=0.5", ["en", "fr", "it"]) == {"en": 8.0, "fr": 0.5, "it": DEFAULT_HOURS["it"]}
     assert parse_hours("0.25", ["en", "nl"]) == {"en": 0.25, "nl": 0.25}
     with pytest.raises(InputError, match="hours"):
         parse_hours("en=lots", ["en"])
