@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from asr_pathways.asr.loss import ctc_loss, rnnt_loss
+from asr_pathways.asr.loss import ctc_loss, lattice_nll, log_softmax_at, rnnt_loss
 
 
 def brute_force_nll(log_probs: torch.Tensor, labels: list[int], blank: int = 0) -> torch.Tensor:
@@ -129,6 +129,68 @@ def test_long_utterance_is_finite_and_close_to_float64():
     ref = rnnt_loss(logits, targets, tl, ul, reduction="none")
     ours = rnnt_loss(logits.detach().float().requires_grad_(), targets, tl, ul, reduction="none")
     torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=1e-3)
+
+
+def peaky_case(batch, frames, labels, vocab, seed, scale):
+    """Float32 logits of a confident, trained-like model: on its alignment (state u from the frame
+    of label u to the frame of label u+1) blank wins by ~scale except where the next label wins by
+    ~scale; off the alignment the logits are random, so the blank log-probs there (which enter the
+    lattice's running blank sums but not the loss) are ~-3 per frame."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, frames, labels + 1, vocab, generator=g) * 2
+    targets = torch.randint(1, vocab, (batch, labels), generator=g)
+    for b in range(batch):
+        emit = torch.sort(torch.randperm(frames - 1, generator=g)[:labels]).values.tolist()
+        bounds = [0] + emit + [frames - 1]
+        for u in range(labels + 1):
+            logits[b, bounds[u] : bounds[u + 1] + 1, u, 0] += scale
+            if u < labels:
+                logits[b, bounds[u + 1], u, targets[b, u]] += 2 * scale
+    return logits, targets
+
+
+def test_long_peaky_float32_matches_float64_tightly():
+    # T = 1500, loss ~0.5 per utterance. Measured: relative error ~5e-8 here; the float32 lattice
+    # with x - logsumexp(x) log-probs (before the float64 lattice) was off by 3e-3 relative
+    # (1.8e-3 absolute), and either fix alone still left 2e-4 (float64 lattice only) or 3e-3.
+    logits, targets = peaky_case(2, 1500, 30, 64, seed=8, scale=16.0)
+    tl, ul = torch.full((2,), 1500), torch.full((2,), 30)
+    ref = rnnt_loss(logits.double(), targets, tl, ul, reduction="none")
+    assert float(ref.max()) < 1.0  # a confident model: a small loss, so relative error is strict
+    x = logits.clone().requires_grad_()
+    ours = rnnt_loss(x, targets, tl, ul, reduction="none")
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=0.0)
+    (grad,) = torch.autograd.grad(ours.sum(), x)
+    assert torch.isfinite(grad).all()
+    assert float(grad.abs().max()) < 1.0 + 1e-5  # d NLL / d logit is a difference of probabilities
+
+
+def test_log_softmax_at_matches_log_softmax_with_ties_and_peaks():
+    logits = torch.tensor([[0.0, 0.0, 0.0], [30.0, 0.0, 30.0], [50.0, -20.0, 1.0]], dtype=torch.float64)
+    logits.requires_grad_()
+    index = torch.tensor([[0, 2], [2, 1], [0, 0]])
+    ours = log_softmax_at(logits, index)
+    ref = logits.log_softmax(-1).gather(-1, index)
+    torch.testing.assert_close(ours, ref, rtol=1e-14, atol=1e-14)
+    # a dominant class keeps full relative precision (log_softmax rounds it to exactly 0 here)
+    expected = -math.log1p(math.exp(-70.0) + math.exp(-49.0))
+    dominant = float(ours[2, 0].detach())
+    assert dominant < 0 and math.isclose(dominant, expected, rel_tol=1e-12)
+    weights = torch.tensor([[1.0, -2.0], [0.5, 3.0], [1.0, 1.0]], dtype=torch.float64)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), logits)
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), logits)
+    torch.testing.assert_close(g_ours, g_ref)
+
+
+def test_lattice_nll_is_float64_and_matches_float32_input_cast():
+    g = torch.Generator().manual_seed(1)
+    blank = torch.randn(2, 4, 3, generator=g).clamp(max=-0.1)
+    label = torch.randn(2, 4, 2, generator=g).clamp(max=-0.1)
+    tl, ul = torch.tensor([4, 2]), torch.tensor([2, 1])
+    nll = lattice_nll(blank, label, tl, ul)
+    assert nll.dtype == torch.float64
+    torch.testing.assert_close(nll, lattice_nll(blank.double(), label.double(), tl, ul))
 
 
 def test_ctc_mean_is_mean_of_per_utterance_nll():

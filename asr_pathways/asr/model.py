@@ -10,6 +10,9 @@ Parameter names (what the mask engine selects from):
   ``predictor.lstm.weight_ih_lK`` / ``weight_hh_lK``.
 - ``joiner.enc_proj.weight``, ``joiner.pred_proj.weight``, ``joiner.output.weight``.
 - ``ctc_head.weight`` (only when the model has a CTC head).
+- ``simple_am_proj.weight`` / ``simple_lm_proj.weight`` (only with ``rnnt_loss: pruned``): the
+  trivial joiner of the pruned RNN-T loss, used in training only (never by decoding); top-level,
+  outside encoder/predictor/joiner, so that :meth:`RNNTModel.weight_matrix_names` leaves them out.
 
 :meth:`RNNTModel.weight_matrix_names` lists the 2-D Linear/LSTM/attention weights of encoder,
 predictor and joiner: the default candidates for pruning.
@@ -35,6 +38,7 @@ from torch import nn
 
 from asr_pathways.asr.conformer import ConformerEncoder, Conv2dSubsampling, lengths_to_padding_mask
 from asr_pathways.asr.loss import ctc_loss, rnnt_loss
+from asr_pathways.asr.pruned_loss import pruned_loss_scales, pruned_rnnt_losses
 from asr_pathways.errors import InputError
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSS_KINDS = ("rnnt", "ctc")
+RNNT_LOSS_KINDS = ("full", "pruned")
 
 
 def available_presets() -> list[str]:
@@ -102,6 +107,12 @@ class ModelConfig:
     scale_input: bool = False  # multiply the subsampled input by sqrt(d_model) before adding positions
     ctc_weight: float = 0.3  # auxiliary CTC loss weight: loss = rnnt + ctc_weight * ctc
     loss: str = "rnnt"  # "rnnt" or "ctc" (CTC-only: no predictor or joiner)
+    # Transducer loss: "full" (joiner on every (frame, label position): (B, T, U+1, V)) or "pruned"
+    # (k2's pruned RNN-T: a simple trivial-joiner loss chooses prune_range positions per frame,
+    # the joiner runs on those only; see asr/pruned_loss.py). Ignored when loss is "ctc".
+    rnnt_loss: str = "full"
+    prune_range: int = 5  # label positions per frame kept by the pruned loss (>= 2)
+    simple_loss_scale: float = 0.5  # pruned: rnnt = simple_loss_scale * simple + pruned after warm-up
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -116,6 +127,22 @@ class ModelConfig:
                 )
         if self.loss not in LOSS_KINDS:
             raise InputError(f"unknown loss {self.loss!r}", field="model.loss", expected=" or ".join(LOSS_KINDS))
+        if self.rnnt_loss not in RNNT_LOSS_KINDS:
+            raise InputError(
+                f"unknown rnnt_loss {self.rnnt_loss!r}", field="model.rnnt_loss", expected=" or ".join(RNNT_LOSS_KINDS)
+            )
+        if self.prune_range < 2:
+            raise InputError(
+                f"prune_range must be >= 2, got {self.prune_range}",
+                field="model.prune_range",
+                expected="an integer >= 2",
+            )
+        if not 0 <= self.simple_loss_scale <= 1:
+            raise InputError(
+                f"simple_loss_scale must lie in [0, 1], got {self.simple_loss_scale}",
+                field="model.simple_loss_scale",
+                expected="a number in [0, 1]",
+            )
         if self.ctc_weight < 0:
             raise InputError("ctc_weight must be >= 0", field="model.ctc_weight", expected="a number >= 0")
         if self.d_model % self.num_heads != 0:
@@ -148,6 +175,10 @@ class ModelConfig:
     @property
     def uses_transducer(self) -> bool:
         return self.loss == "rnnt"
+
+    @property
+    def uses_pruned_rnnt(self) -> bool:
+        return self.uses_transducer and self.rnnt_loss == "pruned"
 
     @property
     def uses_ctc(self) -> bool:
@@ -214,6 +245,13 @@ class RNNTModel(nn.Module):
     log-likelihoods; ``loss = rnnt + ctc_weight * ctc`` (``loss = ctc`` when ``cfg.loss == "ctc"``).
     A part that is not computed is reported as a constant 0. The losses are float32 even under
     ``torch.autocast(..., dtype=torch.bfloat16)``.
+
+    With ``cfg.rnnt_loss == "pruned"`` the dict also has ``"simple"`` and ``"pruned"`` (batch means
+    of the two per-utterance NLLs of asr/pruned_loss.py), and ``rnnt`` is their mix
+    ``simple_scale * simple + pruned_scale * pruned`` from :func:`pruned_loss_scales`:
+    ``forward(..., warmup=w)`` with w the fraction of the warm-up done (1.0, the default: after it,
+    ``cfg.simple_loss_scale * simple + pruned``; 0.0: ``simple + 0.1 * pruned``). ``rnnt`` is then
+    not an NLL: compare models on ``pruned`` (or the full loss) instead.
     """
 
     blank_id = 0
@@ -234,6 +272,11 @@ class RNNTModel(nn.Module):
             self.predictor = Predictor(vocab_size, cfg.predictor_dim, cfg.predictor_layers, cfg.dropout)
             self.joiner = Joiner(cfg.d_model, cfg.predictor_dim, cfg.joiner_dim, vocab_size)
         self.ctc_head: nn.Linear | None = nn.Linear(cfg.d_model, vocab_size) if cfg.uses_ctc else None
+        self.simple_am_proj: nn.Linear | None = None
+        self.simple_lm_proj: nn.Linear | None = None
+        if cfg.uses_pruned_rnnt:
+            self.simple_am_proj = nn.Linear(cfg.d_model, vocab_size)
+            self.simple_lm_proj = nn.Linear(cfg.predictor_dim, vocab_size)
 
     def encode(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw log-mel (B, T, F) -> encoder output (B, ceil(T/4), d_model) and its lengths."""
@@ -242,12 +285,38 @@ class RNNTModel(nn.Module):
         x, enc_lens = self.subsampling(x, feature_lens)
         return self.encoder(x, enc_lens), enc_lens
 
+    def predict(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Predictor outputs (B, U+1, predictor_dim) for the label prefixes; its input is [blank] + tokens."""
+        assert self.predictor is not None, "this model has no transducer"
+        start = tokens.new_full((tokens.shape[0], 1), self.blank_id)
+        pred, _ = self.predictor(torch.cat([start, tokens], dim=1))
+        return pred
+
     def joint_logits(self, enc: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Joiner logits (B, T, U+1, V) for every (frame, label prefix) pair; predictor input is [blank] + tokens."""
         assert self.predictor is not None and self.joiner is not None, "this model has no transducer"
-        start = tokens.new_full((tokens.shape[0], 1), self.blank_id)
-        pred, _ = self.predictor(torch.cat([start, tokens], dim=1))
+        pred = self.predict(tokens)
         return self.joiner(self.joiner.enc_proj(enc)[:, :, None], self.joiner.pred_proj(pred)[:, None])
+
+    def pruned_transducer_losses(
+        self, enc: torch.Tensor, enc_lens: torch.Tensor, tokens: torch.Tensor, token_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch means of the simple and the pruned transducer NLLs (see asr/pruned_loss.py)."""
+        assert self.joiner is not None and self.simple_am_proj is not None and self.simple_lm_proj is not None
+        pred = self.predict(tokens)
+        losses = pruned_rnnt_losses(
+            self.simple_am_proj(enc),
+            self.simple_lm_proj(pred),
+            self.joiner.enc_proj(enc),
+            self.joiner.pred_proj(pred),
+            lambda enc_part, pred_part: self.joiner(enc_part, pred_part).float(),
+            tokens,
+            enc_lens,
+            token_lens,
+            prune_range=self.cfg.prune_range,
+            blank=self.blank_id,
+        )
+        return losses.simple.mean(), losses.pruned.mean()
 
     def forward(
         self,
@@ -255,24 +324,32 @@ class RNNTModel(nn.Module):
         feature_lens: torch.Tensor,
         tokens: torch.Tensor,
         token_lens: torch.Tensor,
+        warmup: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         enc, enc_lens = self.encode(features, feature_lens)
         tokens = tokens.to(enc.device).long()
         token_lens = token_lens.to(enc.device)
         zero = torch.zeros((), device=enc.device, dtype=torch.float32)
         rnnt = ctc = zero
+        extra: dict[str, torch.Tensor] = {}
         if self.cfg.uses_transducer:
             max_tokens = int(token_lens.max()) if token_lens.numel() else 0
             tokens = tokens[:, :max_tokens]  # the joiner tensor is (B, T, U+1, V): keep U tight
-            logits = self.joint_logits(enc, tokens).float()
-            rnnt = rnnt_loss(logits, tokens, enc_lens, token_lens, blank=self.blank_id, reduction="mean")
+            if self.cfg.uses_pruned_rnnt:
+                simple, pruned = self.pruned_transducer_losses(enc, enc_lens, tokens, token_lens)
+                simple_scale, pruned_scale = pruned_loss_scales(warmup, self.cfg.simple_loss_scale)
+                rnnt = simple_scale * simple + pruned_scale * pruned
+                extra = {"simple": simple, "pruned": pruned}
+            else:
+                logits = self.joint_logits(enc, tokens).float()
+                rnnt = rnnt_loss(logits, tokens, enc_lens, token_lens, blank=self.blank_id, reduction="mean")
         if self.ctc_head is not None:
             ctc = ctc_loss(self.ctc_head(enc).float(), tokens, enc_lens, token_lens, blank=self.blank_id)
         if self.cfg.loss == "ctc":
             loss = ctc
         else:
             loss = rnnt + self.cfg.ctc_weight * ctc if self.ctc_head is not None else rnnt
-        return {"loss": loss, "rnnt": rnnt, "ctc": ctc}
+        return {"loss": loss, "rnnt": rnnt, "ctc": ctc, **extra}
 
     def weight_matrix_names(self) -> list[str]:
         """2-D weight matrices of encoder, predictor and joiner (Linear, LSTM, attention projections):

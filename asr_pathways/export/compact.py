@@ -28,7 +28,9 @@ training-time weights themselves. The default, ``float32``, is lossless.
 Only what decoding needs is written: an RNN-T model's CTC head (``ctc_head.*``, an auxiliary
 training loss that RNN-T greedy decoding never reads; ``greedy_decode(method="auto")`` decodes with
 the transducer whenever there is a joiner) is dropped unless ``keep_ctc=True`` (CLI ``--keep-ctc``);
-the exported config then says ``ctc_weight: 0`` and ``model.json`` lists the dropped tensors. A
+the exported config then says ``ctc_weight: 0`` and ``model.json`` lists the dropped tensors. The
+pruned RNN-T loss's trivial joiner (``simple_am_proj``/``simple_lm_proj``) is always dropped and
+the config says ``rnnt_loss: full`` (the loss does not change what decoding computes). A
 CTC-only model keeps its head (it is its decoder). A run without masks exports as one pathway named
 ``dense`` that stores every weight dense.
 
@@ -185,6 +187,13 @@ def export_pathways(
             del state[k]
         if "ctc_weight" in config_dict or dropped:
             config_dict["ctc_weight"] = 0.0
+    # the pruned RNN-T loss's trivial joiner serves training only: decoding never reads it
+    simple = sorted(k for k in state if k.startswith(("simple_am_proj.", "simple_lm_proj.")))
+    for k in simple:
+        del state[k]
+    dropped += simple
+    if simple or config_dict.get("rnnt_loss") == "pruned":
+        config_dict["rnnt_loss"] = "full"
     names = sorted({n for l in languages for n in masks[l]})
     unknown = [n for n in names if n not in state]
     if unknown:

@@ -53,6 +53,7 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "*norm*",
     "*bias*",
     "ctc_head*",  # auxiliary CTC output layer (not encoder / predictor / joiner)
+    "simple_*",  # the pruned RNN-T loss's trivial joiner (training only, never decoded with)
     "*weight_hr_l*",  # LSTM projections are allowed by pattern only when asked for
 )
 
