@@ -42,6 +42,7 @@ def evaluate(
     from .asr.decode import greedy_decode
     from .data.batches import eval_batches
     from .metrics import error_rates, macro_average
+    from .runtime import bf16_supported
 
     model.eval()
     device = torch.device(device)
@@ -63,7 +64,7 @@ def evaluate(
         hyps: list[str] = []
         with ctx:
             for batch in eval_batches(cuts, tokenizer, lang, max_duration):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bf16_supported(device)):
                     ids = greedy_decode(model, batch.features.to(device), batch.feature_lens.to(device))
                 for cid, ref, seq in zip(batch.cut_ids, batch.texts, ids):
                     hyp = tokenizer.decode(seq)

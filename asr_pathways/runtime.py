@@ -91,3 +91,20 @@ def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 autocast runs natively on ``device``.
+
+    On CPU this needs oneDNN's bf16 kernels (AVX-512 BF16 or AMX); without them bf16 matmuls are
+    emulated (an order of magnitude slower than float32) and the LSTM has no bf16 kernel at all.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False

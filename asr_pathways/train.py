@@ -60,6 +60,9 @@ class TrainConfig:
     # "mixed": one mixed-language batch per step, bucketed by duration and token count (dense only)
     batching: str = "language"
     feature_cache: bool = True  # fbank computed once per corpus split and memory-mapped (data/features.py)
+    # steps over which a pruned RNN-T loss moves from mostly-simple to mostly-pruned (model
+    # rnnt_loss: pruned; see asr/pruned_loss.py); 0 = no warm-up (fine-tuning a trained model)
+    loss_warmup_steps: int = 0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "train config") -> "TrainConfig":
@@ -226,6 +229,12 @@ class Trainer:
             from .asr.specaugment import SpecAugment
 
             self.spec_augment = SpecAugment()
+        from .runtime import bf16_supported
+
+        # bf16 autocast where the hardware runs it natively; float32 elsewhere (same results up to rounding)
+        self.bf16 = bool(cfg.bf16) and bf16_supported(self.device)
+        if cfg.bf16 and not self.bf16 and self.dist.is_main:
+            print(f"note: this {self.device.type} has no native bf16 kernels; training in float32", flush=True)
         self.aug_generator = torch.Generator().manual_seed(cfg.seed * 31 + 17 + self.dist.rank)
         self._tb = None
         self._metrics_path = self.out / "metrics.jsonl"
@@ -280,6 +289,13 @@ class Trainer:
             return contextlib.nullcontext()
         return self.pathways.pathway(name)
 
+    def _loss_kwargs(self) -> dict[str, float]:
+        """``warmup`` (fraction of the loss warm-up done) for a model with the pruned RNN-T loss."""
+        if not getattr(getattr(self.model, "cfg", None), "uses_pruned_rnnt", False):
+            return {}
+        n = self.cfg.loss_warmup_steps
+        return {"warmup": 1.0 if n <= 0 else min(1.0, self.step / n)}
+
     def train_step(self) -> dict[str, float]:
         """One optimizer step over the languages of ``plan(step)`` (or one mixed batch); returns the losses."""
         langs = ["mixed"] if self.mixed is not None else self.plan(self.step)
@@ -298,8 +314,8 @@ class Trainer:
             if self.ddp is not None and i < len(langs) - 1:
                 sync = self.ddp.no_sync()
             with sync:
-                with self._pathway_ctx(lang), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-                    out = net(feats, lens, batch.tokens.to(self.device), batch.token_lens.to(self.device))
+                with self._pathway_ctx(lang), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    out = net(feats, lens, batch.tokens.to(self.device), batch.token_lens.to(self.device), **self._loss_kwargs())
                 out["loss"].backward()
             self._call_hooks("after_backward", lang)
             for k, v in out.items():

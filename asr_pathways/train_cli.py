@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         init_cfg = read_run_config(Path(args.init))
         model_cfg, tok_cfg = init_cfg.model, init_cfg.tokenizer
         _, train_cfg, _ = resolve_config(args)
+        train_cfg["loss_warmup_steps"] = 0  # the --init model is past its loss warm-up
         tokenizer = load_tokenizer(args.init)
         tok_src = Path(args.init) / TOKENIZER_NAME
     else:

@@ -472,12 +472,15 @@ class PhaseTrainConfig(TrainConfig):
         return d
 
 
-def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = ()) -> PhaseTrainConfig:
+def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = (), source_languages: int = 1) -> PhaseTrainConfig:
     """The source run's training settings with the pruning phase's overrides (lr, schedule, seed...).
 
     ``base`` is the source run's ``train`` section; ``prune_steps`` the steps of the phase's prune
     events (where ``--lr-schedule-scope round`` restarts the schedule). The peak is ``--lr``, else
-    the source run's peak × ``--lr-factor``.
+    the source run's peak × ``--lr-factor``. A phase trains on monolingual batches; when the source
+    run used mixed-language batches of ``max_duration`` seconds over ``source_languages`` languages,
+    a phase's batch is ``max_duration / source_languages`` seconds (unless ``--max-duration``), so
+    that a multilingual step holds as much audio as a dense step did.
     """
     d = {k: v for k, v in base.items() if k in {f.name for f in fields(TrainConfig)}}
     base_lr = float(d.get("lr", TrainConfig.lr))
@@ -489,6 +492,9 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
         d["weight_decay"] = cfg.weight_decay
     if cfg.max_duration is not None:
         d["max_duration"] = cfg.max_duration
+    elif d.get("batching") == "mixed":
+        d["max_duration"] = float(d.get("max_duration", TrainConfig.max_duration)) / max(1, source_languages)
+    d["loss_warmup_steps"] = 0  # the source model is past its loss warm-up
     if cfg.language_weights is not None:
         d["language_weights"] = cfg.language_weights
     if cfg.checkpoint_every is not None:
@@ -934,7 +940,8 @@ class Phase:
             raise InputError("no prunable parameters match", field="--include/--exclude")
         # zero_trainable: the engine's forward uses every weight and steps freeze nothing; events zero
         self.pm = PathwayModel(self.model, list(self.params), pruned_weights=cfg.pruned_weights)
-        tcfg = phase_train_config(source.config.train, cfg, schedule.total_steps, [e.step for e in schedule.events if e.kind == "prune"])
+        tcfg = phase_train_config(source.config.train, cfg, schedule.total_steps, [e.step for e in schedule.events if e.kind == "prune"],
+                                  source_languages=len(source.config.languages))
         self.trainer = RecipeTrainer(
             self.model, self.tokenizer, pipe.corpus, self.languages, tcfg, self.folder, device=pipe.device,
             dist_info=pipe.dist, pathways=self.pm, pathway_of=pathway_of,
