@@ -17,11 +17,22 @@ include the spaces between words, as in jiwer's CER.
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 import jiwer
 
-__all__ = ["aligned_hits", "error_rates", "macro_average", "unseen_word_recall"]
+__all__ = [
+    "DEGENERATE_MAX_EMPTY_SHARE", "DEGENERATE_MIN_DISTINCT_SHARE", "aligned_hits", "error_rates", "hypothesis_diversity",
+    "macro_average", "unseen_word_recall",
+]
+
+# A set of hypotheses is *degenerate* (the model emits one or a few fixed strings, not transcripts) when, in any
+# language or over all of them, fewer than half of the utterances have distinct hypotheses or more than half are empty. The test
+# sentences of the synthetic corpus are all different (asr_pathways.data.text makes them distinct), so a working
+# recogniser gives nearly one distinct hypothesis per utterance; a collapsed one (a single token, or nothing, for
+# every input) gives a handful. WER comparisons between degenerate models measure nothing.
+DEGENERATE_MIN_DISTINCT_SHARE = 0.5
+DEGENERATE_MAX_EMPTY_SHARE = 0.5
 
 
 def _normalise(text: str) -> str:
@@ -158,4 +169,73 @@ def unseen_word_recall(
         out[f"{name}recall"] = hit[k] / total[k] if total[k] else math.nan
     out["unseen_share"] = total["unseen"] / total["all"] if total["all"] else math.nan
     out["unseen_slot_share"] = total["unseen_slot"] / total["slot"] if total["slot"] else math.nan
+    return out
+
+
+def _diversity_counts(refs: list[str], hyps: list[str]) -> dict[str, Any]:
+    n = len(hyps)
+    distinct = len(set(hyps))
+    empty = sum(1 for h in hyps if not h)
+    top, top_n = ("", 0)
+    if hyps:
+        counts: dict[str, int] = {}
+        for h in hyps:
+            counts[h] = counts.get(h, 0) + 1
+        top, top_n = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    out: dict[str, Any] = {
+        "utterances": n,
+        "distinct": distinct,
+        "distinct_share": distinct / n if n else math.nan,
+        "empty": empty,
+        "empty_share": empty / n if n else math.nan,
+        "most_common": top,
+        "most_common_share": top_n / n if n else math.nan,
+    }
+    if refs:
+        out["ref_distinct_share"] = len(set(refs)) / len(refs)
+    out["degenerate"] = bool(n) and (out["distinct_share"] < DEGENERATE_MIN_DISTINCT_SHARE
+                                     or out["empty_share"] > DEGENERATE_MAX_EMPTY_SHARE)
+    return out
+
+
+def hypothesis_diversity(rows: Iterable[Mapping[str, Any]], languages: Collection[str] | None = None) -> dict[str, Any]:
+    """How varied a model's hypotheses are: the share of distinct and of empty hypotheses, overall and per language.
+
+    ``rows`` are ``{"language", "hyp"}`` mappings (optionally ``"ref"``), e.g. the lines of ``hyps_<split>.jsonl``;
+    ``languages`` keeps only those languages. Hypotheses are whitespace-normalised before comparing.
+    Returns, overall and under ``per_language[lang]``: ``utterances``, ``distinct`` (distinct hypothesis strings),
+    ``distinct_share`` (distinct / utterances), ``empty``, ``empty_share``, ``most_common`` (the most frequent
+    hypothesis) and ``most_common_share``, ``ref_distinct_share`` (the same share for the references, when given) and
+    ``degenerate`` (:data:`DEGENERATE_MIN_DISTINCT_SHARE`, :data:`DEGENERATE_MAX_EMPTY_SHARE`). The overall
+    ``degenerate`` is true when the pooled hypotheses or any language's are degenerate; ``worst_language`` is the language with the lowest
+    distinct share (``None`` without utterances).
+
+    >>> rows = [{"language": "fr", "hyp": "è"}] * 3 + [{"language": "fr", "hyp": "le chat"},
+    ...         {"language": "it", "hyp": "il gatto"}, {"language": "it", "hyp": ""}]
+    >>> d = hypothesis_diversity(rows)
+    >>> d["distinct"], round(d["distinct_share"], 3), d["per_language"]["fr"]["distinct_share"], d["degenerate"]
+    (4, 0.667, 0.5, False)
+    >>> d = hypothesis_diversity(rows + [{"language": "fr", "hyp": "è"}])
+    >>> d["per_language"]["fr"]["distinct_share"], d["degenerate"], d["worst_language"], d["most_common"]
+    (0.4, True, 'fr', 'è')
+    """
+    keep = None if languages is None else set(languages)
+    by_lang: dict[str, tuple[list[str], list[str]]] = {}
+    with_refs = True
+    for r in rows:
+        lang = str(r["language"])
+        if keep is not None and lang not in keep:
+            continue
+        refs, hyps = by_lang.setdefault(lang, ([], []))
+        hyps.append(_normalise(str(r.get("hyp") or "")))
+        if "ref" in r:
+            refs.append(_normalise(str(r["ref"] or "")))
+        else:
+            with_refs = False
+    all_refs = [x for lang in sorted(by_lang) for x in by_lang[lang][0]] if with_refs else []
+    all_hyps = [x for lang in sorted(by_lang) for x in by_lang[lang][1]]
+    out = _diversity_counts(all_refs, all_hyps)
+    out["per_language"] = {lang: _diversity_counts(refs if with_refs else [], hyps) for lang, (refs, hyps) in sorted(by_lang.items())}
+    out["degenerate"] = out["degenerate"] or any(v["degenerate"] for v in out["per_language"].values())
+    out["worst_language"] = min(out["per_language"], key=lambda l: out["per_language"][l]["distinct_share"]) if by_lang else None
     return out

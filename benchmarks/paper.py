@@ -30,7 +30,9 @@ Beyond the paper: Table 2 on 8 languages (its own corpus and dense model).
 
 Report: :mod:`benchmarks.paper_report`. Statistics: every cell is mean ± std over seeds; relative reductions (WER_base − WER) / WER_base of
 the macro-average WER, with a 95% CI from a paired bootstrap over test utterances (same indices for
-both methods) and seeds (:func:`asr_pathways.report.paired_bootstrap`).
+both methods) and seeds (:func:`asr_pathways.report.paired_bootstrap`). Every row also shows its share of
+distinct hypotheses (:func:`asr_pathways.metrics.hypothesis_diversity`); a comparison with a degenerate arm
+(a model emitting the same few strings) is reported as "not compared" instead of a relative reduction.
 """
 
 from __future__ import annotations
@@ -381,8 +383,10 @@ class Planner:
             from asr_pathways.methods.common import PruneConfig
             from asr_pathways.train import read_run_config
 
-            t = read_run_config(dense).train
-            return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(float(t["max_duration"])),
+            rc = read_run_config(dense)
+            t = rc.train
+            batch = float(t["max_duration"]) / (len(rc.languages) if t.get("batching") == "mixed" else 1)  # as phases do
+            return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(batch),
                     "--bf16" if t.get("bf16", True) else "--no-bf16"]
 
         return Job(name, "train", argv, self._folder(seed, name, argv), seed=seed, languages=languages,

@@ -2,9 +2,17 @@
 ``OUT/report.md``, ``OUT/results.json`` and ``OUT/plots/*.png`` (and the BENCHMARKS.md section).
 
 Every number comes from the runs' own files: ``hyps_test.jsonl`` (per-utterance word errors, the
-WER of every cell and the paired bootstrap), ``masks_summary.json`` (union sparsity, IoU),
+WER of every cell and the paired bootstrap; the share of distinct hypotheses), ``masks_summary.json`` (union sparsity, IoU),
 ``history.jsonl`` (weights revived and dropped), ``cost.json`` (Table 3) and the benchmark's
 ``bench_job.json`` records (wall time of the dense fine-tuning runs).
+
+Degenerate output: a run whose hypotheses are not transcripts (a model that emits one token, or
+nothing, for most utterances) is flagged by :func:`asr_pathways.metrics.hypothesis_diversity`: in some
+evaluated language (or over all of them) fewer than 50% of the utterances have distinct hypotheses, or more than 50% are
+empty (the test sentences are all different). The tables show the share of distinct hypotheses of
+every row; a comparison (claims, ablations) with a degenerate arm prints "degenerate output (N%
+distinct hypotheses): not compared" instead of a relative reduction, and is left out of the "Why"
+section. results.json keeps the raw numbers with ``degenerate`` flags.
 """
 
 from __future__ import annotations
@@ -15,9 +23,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from asr_pathways.metrics import DEGENERATE_MAX_EMPTY_SHARE, DEGENERATE_MIN_DISTINCT_SHARE
 from benchmarks.paper import PAPER, Context, Planner, Profile, _levels
 
 # ------------------------------------------------------------------------------------ collect
+DEGENERATE_TEXT = (f"⚠ degenerate = in some language (or over all of them) fewer than {100 * DEGENERATE_MIN_DISTINCT_SHARE:.0f}% of the test utterances "
+                   f"get distinct hypotheses or more than {100 * DEGENERATE_MAX_EMPTY_SHARE:.0f}% get an empty one (the test sentences are all different): the model emits the same few strings, its WER "
+                   "says nothing about the method, and comparisons with it are not made.")
 METHOD_LABELS_T1 = [
     ("dense θ_ML", "dense-eval"), ("dense mono, continued", "dense-mono"), ("IMP-70%", "imp"), ("LTH-70%", "lth"),
     ("adaptive from IMP-50%", "adapt-imp50"), ("adaptive from IMP-70%", "adapt-imp70"),
@@ -51,6 +63,8 @@ class Results:
         self.layout = layout
         self.records = records
         self._scores: dict[str, Any] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._diversity: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
 
     def folder(self, key: str) -> Path:
         return self.pl.jobs[key].folder
@@ -66,6 +80,39 @@ class Results:
         if key not in self._scores:
             self._scores[key] = read_hyps(self.folder(key) / "hyps_test.jsonl")
         return self._scores[key]
+
+    def rows(self, key: str | list[str]) -> list[dict[str, Any]]:
+        """The lines of the run's ``hyps_test.jsonl`` (id, language, ref, hyp); a list of runs (one per language): all of them."""
+        if isinstance(key, list):
+            return [r for k in key for r in self.rows(k)]
+        if key not in self._rows:
+            p = self.folder(key) / "hyps_test.jsonl"
+            self._rows[key] = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+        return self._rows[key]
+
+    def diversity(self, key: str | list[str], langs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+        """:func:`asr_pathways.metrics.hypothesis_diversity` of one run (or runs, one per language) on ``langs``."""
+        from asr_pathways.metrics import hypothesis_diversity
+
+        k = (tuple(key) if isinstance(key, list) else (key,), tuple(langs))
+        if k not in self._diversity:
+            self._diversity[k] = hypothesis_diversity(self.rows(key), languages=langs)
+        return self._diversity[k]
+
+    def method_keys(self, keys: dict[int, dict[str, Any]], name: str, dense_eval: str = "dense-eval") -> dict[int, Any]:
+        """seed → run key of one method (θ_ML's evaluation for every seed)."""
+        out = {}
+        for seed, k in keys.items():
+            if name == "dense-eval":
+                out[seed] = dense_eval
+            elif name in k:
+                out[seed] = k[name]
+        return out
+
+    def method_diversity(self, keys: dict[int, dict[str, Any]], name: str, langs: tuple[str, ...] | list[str],
+                         dense_eval: str = "dense-eval") -> dict[int, dict[str, Any]]:
+        """seed → hypothesis diversity of one method on ``langs``."""
+        return {s: self.diversity(k, langs) for s, k in self.method_keys(keys, name, dense_eval).items()}
 
     def method_scores(self, keys: dict[int, dict[str, Any]], name: str, dense_eval: str = "dense-eval") -> dict[int, Any]:
         """seed → per-utterance scores of one method (θ_ML's scores repeated for every seed)."""
@@ -109,6 +156,41 @@ class Results:
         return read_history(self.folder(key))
 
 
+def degenerate_note(arms: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any] | None:
+    """``None`` when no run of any arm is degenerate; else the message and the numbers behind it.
+
+    ``arms``: arm name → seed → :func:`asr_pathways.metrics.hypothesis_diversity`. The message gives the
+    lowest share of distinct hypotheses of a degenerate language (or of a degenerate run's pooled
+    hypotheses) among the degenerate runs, and their empty share when more than half are empty."""
+    def numbers(v: dict[str, Any]) -> dict[str, Any]:
+        return {f: v[f] for f in ("distinct_share", "empty_share", "most_common", "most_common_share")}
+
+    bad: dict[str, dict[str, Any]] = {}
+    for arm, per_seed in arms.items():
+        for seed, d in per_seed.items():
+            if d.get("degenerate"):  # the degenerate languages, or the pooled numbers when only those are
+                langs = {l: numbers(v) for l, v in d["per_language"].items() if v["degenerate"]}
+                bad.setdefault(arm, {})[str(seed)] = langs or {"all": numbers(d)}
+    if not bad:
+        return None
+    worst = [v for per_seed in bad.values() for per_lang in per_seed.values() for v in per_lang.values()]
+    distinct = min(v["distinct_share"] for v in worst)
+    empty = max(v["empty_share"] for v in worst)
+    extra = f", {100 * empty:.0f}% empty" if empty > DEGENERATE_MAX_EMPTY_SHARE else ""
+    return {"message": f"degenerate output ({100 * distinct:.0f}% distinct hypotheses{extra}): not compared",
+            "arms": sorted(bad), "runs": bad, "distinct_share": distinct, "empty_share": empty}
+
+
+def _fmt_distinct(divs: dict[int, dict[str, Any]]) -> str:
+    """Mean share of distinct hypotheses over seeds (%), with a mark when a run is degenerate."""
+    from asr_pathways.report import fmt_mean_std
+
+    if not divs:
+        return "—"
+    cell = fmt_mean_std([d["distinct_share"] for d in divs.values()], digits=0)
+    return cell + (" ⚠ degenerate" if any(d["degenerate"] for d in divs.values()) else "")
+
+
 def _fmt_rel(r: dict[str, Any]) -> str:
     if r is None or math.isnan(r.get("relative", math.nan)):
         return "—"
@@ -141,8 +223,20 @@ def table_rows(res: Results, seeds_keys: dict[int, dict[str, Any]], labels: list
         per_lang = {l: [language_wer(sc[s][l]) for s in sc if l in sc[s]] for l in langs}
         avg = [macro_wer(sc[s], langs) for s in sc]
         bars[label] = {**per_lang, "average": avg}
-        row = [label] + [fmt_mean_std(per_lang[l]) for l in langs] + [f"**{fmt_mean_std(avg)}**"]
-        entry: dict[str, Any] = {"key": name, "wer": per_lang, "average": avg, "seeds": list(sc)}
+        if name == "dense-mono":
+            div = {s: res.diversity(k["dense-mono"], langs) for s, k in seeds_keys.items() if "dense-mono" in k}
+        else:
+            div = res.method_diversity(seeds_keys, name, langs, dense_eval)
+        row = [label] + [fmt_mean_std(per_lang[l]) for l in langs] + [f"**{fmt_mean_std(avg)}**", _fmt_distinct(div)]
+        entry: dict[str, Any] = {
+            "key": name, "wer": per_lang, "average": avg, "seeds": list(sc),
+            "distinct_share": [d["distinct_share"] for d in div.values()],
+            "distinct_share_per_language": {l: [d["per_language"][l]["distinct_share"] for d in div.values() if l in d["per_language"]]
+                                            for l in langs},
+            "empty_share": [d["empty_share"] for d in div.values()],
+            "most_common_hypothesis": [[d["most_common"], d["most_common_share"]] for d in div.values()],
+            "degenerate": any(d["degenerate"] for d in div.values()),
+        }
         if with_masks:
             us, io = [], []
             for s, k in seeds_keys.items():
@@ -172,7 +266,21 @@ def compare(res: Results, seeds_keys: dict[int, dict[str, Any]], base: str, meth
     b, m = get(base), get(method)
     if not b or not m or not (set(b) & set(m)):
         return None
-    return paired_bootstrap(b, m, languages=list(langs))
+    r = paired_bootstrap(b, m, languages=list(langs))
+
+    def div(name: str) -> dict[int, dict[str, Any]]:
+        if name == "dense-mono":
+            return {s: res.diversity(k["dense-mono"], langs) for s, k in seeds_keys.items() if "dense-mono" in k and s in r["seeds"]}
+        return {s: d for s, d in res.method_diversity(seeds_keys, name, langs, dense_eval).items() if s in r["seeds"]}
+
+    db, dm = div(base), div(method)
+    note = degenerate_note({base: db, method: dm})
+    r["distinct_share_base"] = [d["distinct_share"] for d in db.values()]
+    r["distinct_share_method"] = [d["distinct_share"] for d in dm.values()]
+    r["degenerate"] = note is not None
+    if note is not None:
+        r["degenerate_note"] = note
+    return r
 
 
 # ------------------------------------------------------------------------------------ report
@@ -243,19 +351,26 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
            f"{planner.R * pr.T} steps; evaluation on {f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language.", "",
            f"_{pr.note}_", "",
            "Cells: WER % mean ± std over seeds (one value: one seed). Relative reductions: (WER_base − WER) / WER_base of the "
-           "macro-average WER, with the 95% CI of a paired bootstrap over test utterances and seeds (2000 replicates).", ""]
+           "macro-average WER, with the 95% CI of a paired bootstrap over test utterances and seeds (2000 replicates). "
+           f"distinct hyps % = distinct hypotheses / test utterances of the row's languages (mean over seeds); {DEGENERATE_TEXT}", ""]
     results: dict[str, Any] = {"profile": asdict(pr), "command": command, "machine": machine, "seeds": list(ctx.seeds),
                                "wall_seconds": wall, "runs_wall_seconds": run_wall, "corpus": str(ctx.corpus), "dense": str(ctx.dense), "tables": {}}
     claims: list[list[str]] = []
     claims_data: list[dict[str, Any]] = []
     files: dict[str, str] = {}
+    label_of: dict[str, str] = {}  # method key → its label in the tables (filled below)
 
     def claim(title: str, base: str, method: str, paper: str, kind: str, sk=seeds_keys, lg=langs, de="dense-eval") -> None:
         r = compare(res, sk, base, method, lg, de)
         if r is None:
             return
-        claims.append([title, paper, _fmt_rel(r), f"{100 * r['mean']:+.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else f"{100 * r['mean']:+.1f}",
-                       _verdict(r, kind)])
+        if r["degenerate"]:
+            r["degenerate_note"]["labels"] = [label_of.get(a, a) for a in r["degenerate_note"]["arms"]]
+            arms = " and ".join(r["degenerate_note"]["labels"])
+            claims.append([title, paper, r["degenerate_note"]["message"], "—", f"not compared ({arms}: degenerate output)"])
+        else:
+            claims.append([title, paper, _fmt_rel(r), f"{100 * r['mean']:+.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else f"{100 * r['mean']:+.1f}",
+                           _verdict(r, kind)])
         claims_data.append({"title": title, "base": base, "method": method, "paper": paper, "kind": kind, **r})
 
     # ----- Table 1
@@ -266,7 +381,7 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
         rows, data, bars = table_rows(res, seeds_keys, t1_labels, t1_langs, "dense-eval", with_masks=False)
         if rows:
             md += ["## Table 1 — monolingual pruning (one model per language)", "",
-                   markdown_table(["method", *t1_langs, "average"], rows),
+                   markdown_table(["method", *t1_langs, "average", "distinct hyps %"], rows),
                    (f"dense mono, continued = θ_ML fine-tuned on each language for {planner.full_rounds * pr.T} steps, as many as IMP/LTH "
                     "take per language (the control for extra training). " if "dense mono, continued" in data else "")
                    + "Adaptive rows start from the masks of the IMP/LTH run at that level and from θ_ML's weights.", ""]
@@ -275,11 +390,12 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
             results["tables"]["table1"] = data
     # ----- Table 2
     t2_labels = _relabel(METHOD_LABELS_T2 if full else METHOD_LABELS_DEMO_MULTI, pr)
+    label_of.update({n: l for l, n in [*t2_labels, *t1_labels]})
     if any(p in ctx.parts for p in ("table2", "demo_multi")):
         rows, data, bars = table_rows(res, seeds_keys, t2_labels, langs, "dense-eval", with_masks=True)
         if rows:
             md += ["## Table 2 — multilingual (one weight set, a pathway per language)", "",
-                   markdown_table(["method", *langs, "average", "union sparsity %", "mean IoU"], rows),
+                   markdown_table(["method", *langs, "average", "distinct hyps %", "union sparsity %", "mean IoU"], rows),
                    "union sparsity = sparsity of the union of all pathways over the prunable weights (the deployed size); mean IoU = "
                    "mean pairwise IoU of the final pathways."
                    + (f" dense multi, continued = θ_ML trained on {planner.R * pr.T} multilingual steps (one batch per language per "
@@ -315,7 +431,7 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
                markdown_table(["comparison", "paper", "ours: relative reduction [95% CI]", "per seed mean ± std", "verdict"], claims,
                               ["l", "r", "r", "r", "l"]),
                "Positive = the method has fewer word errors than the baseline. `control` rows separate the effect of pruning from "
-               "that of extra training.", ""]
+               "that of extra training." + (f" {DEGENERATE_TEXT}" if any(c["degenerate"] for c in claims_data) else ""), ""]
         results["claims"] = claims_data
     # ----- Table 3
     cost_rows, cost_plot, cost_data = [], {}, {}
@@ -418,12 +534,17 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
             wm = [macro_wer(per_seed_m[s], lg, ids) for s in per_seed_m]
             wb = [macro_wer(per_seed_b[s], lg, ids) for s in per_seed_b]
             r = paired_bootstrap(per_seed_b, per_seed_m, languages=lg)
+            note = degenerate_note({
+                "base": {s: res.diversity(d[short][1], lg) for s, d in layout["ablations"].items() if s in per_seed_b},
+                "ablation": {s: res.diversity(d[short][0], lg) for s, d in layout["ablations"].items() if s in per_seed_m},
+            })
             rv = sum(h.get("revived", 0) for h in hist if h.get("kind") in ("adapt", "prune"))
             sp = [h.get("sparsity") for h in hist if h.get("kind") in ("adapt", "prune", "finalize")]
             cost = [res.cost(d[short][0])["wall_seconds"] for d in layout["ablations"].values()]
-            abl_rows.append([desc, fmt_mean_std(wb), fmt_mean_std(wm), _fmt_rel(r), f"{100 * sp[-1]:.1f}" if sp else "—",
+            abl_rows.append([desc, fmt_mean_std(wb), fmt_mean_std(wm), note["message"] if note else _fmt_rel(r), f"{100 * sp[-1]:.1f}" if sp else "—",
                              f"{rv / max(1, len(per_seed_m)):,.0f}", fmt_mean_std(cost, scale=1, digits=0)])
-            abl_data[short] = {"description": desc, "wer_base": wb, "wer": wm, "relative": r, "revived_per_seed": rv / max(1, len(per_seed_m))}
+            abl_data[short] = {"description": desc, "wer_base": wb, "wer": wm, "relative": r, "revived_per_seed": rv / max(1, len(per_seed_m)),
+                               "degenerate": note is not None, **({"degenerate_note": note} if note else {})}
         if abl_rows:
             md += ["## Ablations", "",
                    f"Monolingual ablations change one option of adaptive masking from IMP-{mid}% on {A} (base = that language in the "
@@ -445,7 +566,7 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
         if rows:
             md += ["## Beyond the paper — Table 2 with 8 languages", "",
                    f"{_card_line(ctx.corpus8)}  ", f"{_dense_line(ctx.dense8)}; seeds {sorted(layout['eight'])}.", "",
-                   markdown_table(["method", *e.languages, "average", "union sparsity %", "mean IoU"], rows), ""]
+                   markdown_table(["method", *e.languages, "average", "distinct hyps %", "union sparsity %", "mean IoU"], rows), ""]
             files["wer_table2_8lang"] = str(plot_wer_bars(bars, plots / "wer_table2_8lang.png", "Table 2, 8 languages: WER", e.languages).relative_to(out))
             md += [f"![WER, 8 languages]({files['wer_table2_8lang']})", ""]
             results["tables"]["table2_8lang"] = data
@@ -482,12 +603,20 @@ def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profi
     def ci(c: dict[str, Any]) -> str:
         return f"{100 * c['relative']:+.1f}% [{100 * c['ci'][0]:+.1f}, {100 * c['ci'][1]:+.1f}]"
 
+    degenerate = [c for c in claims if c.get("degenerate")]
+    claims = [c for c in claims if not c.get("degenerate")]
     main = [c for c in claims if not c["title"].startswith(("control", "8 languages"))]
     ctrl = [c for c in claims if c["title"].startswith("control")]
     out = []
+    if degenerate:
+        out.append(f"{len(degenerate)} comparison(s) not made because an arm's output is degenerate (a model that emits the "
+                   "same few hypotheses for most utterances: its WER says nothing about the method): "
+                   + "; ".join(f"{c['title']} ({' and '.join(c['degenerate_note'].get('labels', c['degenerate_note']['arms']))}: "
+                               f"{100 * c['degenerate_note']['distinct_share']:.0f}% "
+                               "distinct hypotheses)" for c in degenerate) + ".")
     biggest = max((abs(c["relative"]) for c in main if not math.isnan(c["relative"])), default=0.0)
-    if main:
-        rels = [abs(c["relative"]) for c in main if not math.isnan(c["relative"])]
+    rels = [abs(c["relative"]) for c in main if not math.isnan(c["relative"])]
+    if main and rels:
         widths = [c["ci"][1] - c["ci"][0] for c in main]
         resolved = [c for c in main if c["excludes_zero"]]
         line = (f"Method comparisons: |relative difference| {100 * min(rels):.1f}–{100 * max(rels):.1f}%, 95% CI widths "
@@ -517,7 +646,7 @@ def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profi
             out.append(f"{k}: the pathways start identical (one LAP mask) and end with mean IoU {m:.3f} between languages" + how)
     abl = results.get("tables", {}).get("ablations", {})
     longer = [v for k, v in abl.items() if k.startswith("imp T=")]
-    if longer and not math.isnan(longer[0]["relative"].get("relative", float("nan"))):
+    if longer and not longer[0].get("degenerate") and not math.isnan(longer[0]["relative"].get("relative", float("nan"))):
         v = longer[0]
         r = v["relative"]
         wb, wm = sum(v["wer_base"]) / len(v["wer_base"]), sum(v["wer"]) / len(v["wer"])

@@ -125,6 +125,90 @@ def test_results_of_a_rebuilt_input_get_new_folders(tmp_path: Path):
     assert a.jobs["s0/imp"].folder == b.jobs["s0/imp"].folder  # the 4-language runs do not read it
 
 
+# ------------------------------------------------------------------------------ degenerate output
+def _write_hyps(folder: Path, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hyps_test.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, capsys):
+    """Demo profile, hand-made hypotheses: IMP emits 'è' for every fr utterance (degenerate), the other runs
+    transcribe. The IMP comparison is not made (report, results.json, demo console); the multilingual one is."""
+    from asr_pathways.demo import intro_line, summary_lines
+
+    paper = _paper()  # puts the repository on sys.path
+    from benchmarks.paper_report import build_report
+
+    pr = paper.PROFILES["demo"]
+    ns = argparse.Namespace(out=str(tmp_path / "demo"), seeds=None, only=None, no_ablations=True, corpus=None, dense=None,
+                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False)
+    ctx = paper.make_context(pr, ns)
+    planner = paper.Planner(ctx)
+    layout = planner.build()  # the jobs only: nothing runs, the hypotheses files are written by hand below
+    langs, n = pr.languages, 20
+    refs = {l: [f"{l} phrase numéro {i} avec le mot {i * 7 % 13}" for i in range(n)] for l in langs}
+
+    def rows(hyp) -> list[dict]:
+        return [{"id": f"{l}-{i}", "language": l, "ref": refs[l][i], "hyp": hyp(l, i)} for l in langs for i in range(n)]
+
+    good = lambda drop: (lambda l, i: refs[l][i] if i % drop else " ".join(refs[l][i].split()[:-1]))  # noqa: E731
+    _write_hyps(planner.jobs["dense-eval"].folder, rows(good(3)))
+    _write_hyps(planner.jobs["s0/imp"].folder, [r for r in rows(lambda l, i: "è") if r["language"] == "fr"])
+    _write_hyps(planner.jobs["s0/adapt-imp35"].folder, [r for r in rows(good(4)) if r["language"] == "fr"])
+    _write_hyps(planner.jobs["s0/pathways"].folder, rows(good(2)))
+    _write_hyps(planner.jobs["s0/dyn-lth70"].folder, rows(good(5)))
+    res = build_report(planner, layout, {}, ctx, 0.0, "test")
+
+    md = (ctx.out / "report.md").read_text()
+    claims = {c["title"]: c for c in res["claims"]}
+    imp = next(c for t, c in claims.items() if t.startswith("adaptive (IMP-35%)"))
+    dyn = next(c for t, c in claims.items() if t.startswith("Dynamic (LTH-70%)"))
+    assert imp["degenerate"] and imp["base"] == "imp" and imp["degenerate_note"]["arms"] == ["imp"]
+    assert imp["distinct_share_base"] == [pytest.approx(1 / n)] and imp["distinct_share_method"] == [1.0]
+    assert imp["relative"] == imp["relative"] and "ci" in imp  # the raw numbers are kept in results.json
+    assert not dyn["degenerate"] and dyn["relative"] > 0
+    line = next(l for l in md.splitlines() if l.startswith("| adaptive (IMP-35%)"))
+    assert "degenerate output (5% distinct hypotheses): not compared" in line and "[" not in line
+    assert "not compared (IMP-70%: degenerate output)" in line
+    line = next(l for l in md.splitlines() if l.startswith("| Dynamic (LTH-70%) vs ASR Pathways"))
+    assert "degenerate" not in line and f"{100 * dyn['relative']:+.1f}% [" in line
+    t1, t2 = res["tables"]["table1"], res["tables"]["table2"]
+    assert t1["IMP-70%"]["degenerate"] and t1["IMP-70%"]["distinct_share"] == [pytest.approx(0.05)]
+    assert t1["IMP-70%"]["most_common_hypothesis"] == [["è", 1.0]]
+    assert not t1["dense θ_ML"]["degenerate"] and t1["dense θ_ML"]["distinct_share"] == [1.0]
+    assert not any(r["degenerate"] for r in t2.values())
+    assert "| IMP-70% | 100.00 | **100.00** | 5 ⚠ degenerate |" in md
+    assert "distinct hyps %" in md and "1 comparison(s) not made" in res["why"]
+    assert json.loads((ctx.out / "results.json").read_text())["claims"][0]["degenerate"] is True
+
+    summary = "\n".join(summary_lines(res))
+    assert summary.startswith("dense θ_ML: average WER ")
+    assert "IMP-70% (fr): WER 100.0%, 5% distinct hypotheses — DEGENERATE output: 100% of hypotheses are 'è'" in summary
+    assert "ASR Pathways (LTH-70%) (en, fr, it, nl): WER" in summary and summary.count("DEGENERATE") == 1
+    intro = intro_line(pr)
+    assert intro.startswith("demo: ") and "\n" not in intro and "does not measure the paper's claims" in intro
+    assert f"{pr.dense_steps} steps" in intro and f"{pr.eval_utts} test utterances" in intro
+
+
+def test_degenerate_note_names_the_worst_share():
+    _paper()
+    from asr_pathways.metrics import hypothesis_diversity
+    from benchmarks.paper_report import degenerate_note
+
+    fine = hypothesis_diversity([{"language": "fr", "hyp": f"phrase {i}"} for i in range(10)])
+    collapsed = hypothesis_diversity([{"language": "fr", "hyp": "è" if i else "le"} for i in range(10)])
+    pooled = hypothesis_diversity([{"language": l, "hyp": h} for l in ("en", "fr", "it") for h in ("a", "b")])
+    assert degenerate_note({"a": {0: fine}, "b": {0: fine, 1: fine}}) is None
+    n = degenerate_note({"a": {0: fine}, "b": {0: fine, 1: collapsed}})
+    assert n["message"] == "degenerate output (20% distinct hypotheses): not compared"
+    assert n["arms"] == ["b"] and n["runs"] == {"b": {"1": {"fr": {"distinct_share": 0.2, "empty_share": 0.0, "most_common": "è",
+                                                                  "most_common_share": 0.9}}}}
+    n = degenerate_note({"a": {0: pooled}})  # degenerate only when pooled over languages
+    assert n["message"] == "degenerate output (33% distinct hypotheses): not compared" and list(n["runs"]["a"]["0"]) == ["all"]
+    empty = hypothesis_diversity([{"language": "nl", "hyp": ""}] * 8 + [{"language": "nl", "hyp": "x"}] * 2)
+    assert degenerate_note({"a": {0: empty}})["message"] == "degenerate output (20% distinct hypotheses, 80% empty): not compared"
+
+
 # ------------------------------------------------------------------------------ tiny, end to end
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:

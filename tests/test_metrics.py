@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from asr_pathways.metrics import aligned_hits, error_rates, macro_average, unseen_word_recall
+from asr_pathways.metrics import aligned_hits, error_rates, hypothesis_diversity, macro_average, unseen_word_recall
 
 
 def test_hand_computed_word_and_character_errors():
@@ -86,3 +86,41 @@ def test_unseen_word_recall_by_hand():
     assert r["unseen_words"] == 0 and math.isnan(r["unseen_recall"]) and r["unseen_share"] == 0.0 and r["recall"] == 1.0
     with pytest.raises(ValueError):
         unseen_word_recall(["a"], [], train_vocab)
+
+
+def test_hypothesis_diversity_by_hand():
+    fr = [("le chat dort", "è"), ("le chien court", "è"), ("la vache mange", "è"), ("un oiseau chante", "un oiseau chante"),
+          ("le loup hurle", "")]
+    it = [("il gatto dorme", "il gatto dorme"), ("il cane corre", "il  cane corre "), ("la mucca mangia", "la mucca")]
+    rows = [{"id": f"fr{i}", "language": "fr", "ref": r, "hyp": h} for i, (r, h) in enumerate(fr)]
+    rows += [{"id": f"it{i}", "language": "it", "ref": r, "hyp": h} for i, (r, h) in enumerate(it)]
+    d = hypothesis_diversity(rows)
+    # fr: è, "un oiseau chante", "" -> 3 distinct of 5, 1 empty; it: 3 distinct of 3 (whitespace normalised)
+    f, i = d["per_language"]["fr"], d["per_language"]["it"]
+    assert (f["utterances"], f["distinct"], f["empty"]) == (5, 3, 1)
+    assert f["distinct_share"] == pytest.approx(0.6) and f["empty_share"] == pytest.approx(0.2)
+    assert (f["most_common"], f["most_common_share"]) == ("è", pytest.approx(0.6))
+    assert f["ref_distinct_share"] == 1.0 and not f["degenerate"]
+    assert (i["distinct"], i["distinct_share"], i["empty"]) == (3, 1.0, 0)
+    assert (d["utterances"], d["distinct"], d["empty"]) == (8, 6, 1)
+    assert d["distinct_share"] == pytest.approx(6 / 8) and d["empty_share"] == pytest.approx(1 / 8)
+    assert not d["degenerate"] and d["worst_language"] == "fr"
+    # one more "è" in fr: 3 distinct of 6 = 50% is still not below the threshold; two more: 3 of 7 is
+    more = [{"id": f"x{k}", "language": "fr", "ref": f"phrase {k}", "hyp": "è"} for k in range(2)]
+    assert not hypothesis_diversity(rows + more[:1])["per_language"]["fr"]["degenerate"]
+    d = hypothesis_diversity(rows + more)
+    assert d["per_language"]["fr"]["degenerate"] and not d["per_language"]["it"]["degenerate"]
+    assert d["degenerate"]  # any degenerate language makes the run degenerate
+    assert d["distinct_share"] == pytest.approx(6 / 10)  # though overall 60% are distinct
+    # restricted to it: not degenerate
+    assert not hypothesis_diversity(rows + more, languages=["it"])["degenerate"]
+    # mostly empty: degenerate by the empty share
+    empty = [{"language": "nl", "hyp": ""}] * 3 + [{"language": "nl", "hyp": "een"}, {"language": "nl", "hyp": "twee"}]
+    e = hypothesis_diversity(empty)
+    assert e["empty_share"] == pytest.approx(0.6) and e["degenerate"] and "ref_distinct_share" not in e
+    assert hypothesis_diversity([])["utterances"] == 0 and not hypothesis_diversity([])["degenerate"]
+    # the same two hypotheses in every language: no language is degenerate, the pooled hypotheses are (2 of 6)
+    same = [{"language": l, "hyp": h} for l in ("en", "fr", "it") for h in ("a", "b")]
+    s = hypothesis_diversity(same)
+    assert not any(v["degenerate"] for v in s["per_language"].values())
+    assert s["distinct_share"] == pytest.approx(1 / 3) and s["degenerate"]
