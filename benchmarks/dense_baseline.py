@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="data/mls4")
     p.add_argument("--preset", default="small")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
     p.add_argument("--out", default="runs/bench-dense")
@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
+    if args.steps is None:
+        from asr_pathways.asr.model import load_preset
+
+        args.steps = int(load_preset(args.preset)["train"]["steps"])
     wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
     result = {
         "benchmark": "dense_baseline",
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             w = train(["--init", str(out), "--languages", lang, "--steps", str(args.mono_steps), "--out", str(mono),
                        "--lr", "5e-4", "--warmup-steps", "20", *common])
             result["monolingual"][lang] = {"wall_s": w, **json.loads((mono / "wer_test.json").read_text())["languages"][lang]}
+    result["average_wer"] = 100 * result["multilingual"]["average"]["wer"]  # percent, macro average over languages
+    result["train_minutes"] = result["multilingual"]["train_seconds"] / 60
     write_result("dense_baseline", result)
 
     ml = result["multilingual"]

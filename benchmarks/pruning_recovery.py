@@ -1,0 +1,132 @@
+"""Do pruned pathways recover? IMP-70% on one language and ASR Pathways at 70% on all, against dense.
+
+    .venv/bin/python benchmarks/pruning_recovery.py --dense runs/bench-dense --corpus data/mls4
+
+From a dense run (benchmarks/dense_baseline.py), with the pruning phases' default schedule
+(warm-up and cosine decay per round, peak = dense peak x 0.5, fresh AdamW moments; docs/method.md):
+
+1. ``imp`` on ``--language`` (default fr): prune 0.25 -> 0.5 -> 0.7 every T steps, then T more
+   steps at 70% (``--round-steps``, default 60: twice the `small` benchmark's T = 30);
+2. ``lth`` on every language: the same rounds with rewinding, the per-language 70% masks;
+3. ``pathways`` on every language from the LTH-70% masks (fixed), 2T steps of the pathway update;
+4. ``dense-continued``: the dense model trained on for 2T steps with the same schedule and
+   monolingual batches: the control that extra training alone does not explain a gap.
+
+Each run is evaluated on the whole test split; the result is the relative WER gap to the dense
+model, (WER_pruned − WER_dense) / WER_dense, per language and macro-averaged, written to
+benchmarks/results/pruning_recovery.json and the ``pruning_recovery`` section of BENCHMARKS.md.
+One seed: the intervals of the benchmark issue are out of scope here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+
+
+def cli(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "asr_pathways.cli", *args], check=True)
+    return time.perf_counter() - t0
+
+
+def wer(run: Path) -> dict:
+    return json.loads((run / "wer_test.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dense", default="runs/bench-dense", help="dense run folder (with wer_test.json)")
+    p.add_argument("--corpus", default="data/mls4")
+    p.add_argument("--language", default="fr", help="language of the monolingual IMP run")
+    p.add_argument("--round-steps", type=int, default=60, help="T: steps per pruning round")
+    p.add_argument("--target", type=float, default=0.7)
+    p.add_argument("--prune-step", type=float, default=0.25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/recovery", help="folder for the pruning runs")
+    args = p.parse_args(argv)
+    dense, out = Path(args.dense), Path(args.out)
+    T = args.round_steps
+    common = ["--from", str(dense), "--corpus", args.corpus, "--target", f"{args.target:g}", "--prune-step", f"{args.prune_step:g}",
+              "--round-steps", str(T), "--seed", str(args.seed)]
+    dense_wer = wer(dense)
+    languages = list(dense_wer["languages"])
+    walls = {}
+    walls["imp"] = cli(["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
+    walls["lth"] = cli(["prune", "--method", "lth", *common, "--languages", ",".join(languages), "--out", str(out / "lth")])
+    walls["pathways"] = cli(["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
+                             "--steps", str(2 * T), "--out", str(out / "pathways")])
+    # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
+    from asr_pathways.methods.common import PruneConfig
+    from asr_pathways.train import read_run_config
+
+    rc = read_run_config(dense)
+    batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
+    walls["dense-continued"] = cli(["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(languages),
+                                    "--steps", str(2 * T), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-2 * T // 10))),
+                                    "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", "0",
+                                    "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
+                                    "--out", str(out / "dense-continued")])
+    runs = {"imp": out / f"imp-{args.language}", "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
+    rows = {}
+    for name, run in runs.items():
+        w = wer(run)
+        per = {}
+        for lang, r in w["languages"].items():
+            d = dense_wer["languages"][lang]["wer"]
+            per[lang] = {"wer": 100 * r["wer"], "dense_wer": 100 * d, "relative_gap": (r["wer"] - d) / d}
+        langs = list(per)
+        rows[name] = {
+            "languages": per,
+            "average_wer": sum(v["wer"] for v in per.values()) / len(per),
+            "dense_average_wer": sum(v["dense_wer"] for v in per.values()) / len(per),
+            "relative_gap": sum(v["relative_gap"] for v in per.values()) / len(per),
+            "wall_s": walls[name],
+            "evaluated": langs,
+        }
+    result = {
+        "command": command_line("benchmarks/pruning_recovery.py", argv),
+        "machine": machine_info(),
+        "seed": args.seed,
+        "round_steps": T,
+        "dense": str(dense),
+        "dense_average_wer": 100 * dense_wer["average"]["wer"],
+        "runs": rows,
+        "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 for k in ("imp", "pathways")},
+    }
+    write_result("pruning_recovery", result)
+    lines = [
+        "## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`)", "",
+        f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
+        f"prune step {args.prune_step:g}, target {args.target:g}; whole test split. Relative gap = (WER − WER_dense) / WER_dense, "
+        "per language, then averaged.", "",
+        "| run | languages | WER % | dense WER % | relative gap | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), 4 rounds of T",
+            "lth": f"LTH-{round(100 * args.target)}% per language (rewinding)",
+            "pathways": f"ASR Pathways-{round(100 * args.target)}% from the LTH masks, 2T steps",
+            "dense-continued": "dense, trained on 2T steps (control)"}
+    for name, r in rows.items():
+        lines.append(f"| {what[name]} | {','.join(r['evaluated'])} | {r['average_wer']:.2f} | {r['dense_average_wer']:.2f} | "
+                     f"{100 * r['relative_gap']:+.1f}% | {r['wall_s'] / 60:.1f} |")
+    lines += ["", "Per language (WER %, relative gap):", "", "| run | " + " | ".join(languages) + " |", "| --- |" + " ---: |" * len(languages)]
+    for name, r in rows.items():
+        cells = [f"{r['languages'][l]['wer']:.1f} ({100 * r['languages'][l]['relative_gap']:+.1f}%)" if l in r["languages"] else "—" for l in languages]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Raw numbers: benchmarks/results/pruning_recovery.json."]
+    write_section("pruning_recovery", "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""Training throughput on real batches: the old recipe, the new one and a fixed-shape reference.
+
+    .venv/bin/python benchmarks/train_speed.py --corpus data/mls4     # re-execs itself with tcmalloc
+
+Three configurations of the `small` model are timed in one process, interleaved round by round
+(so that load from other processes hits all of them alike), each through ``Trainer.train_step``
+(forward, backward, AdamW, bf16 autocast, SpecAugment):
+
+- ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
+  comparison can be rerun after the presets change): one 16-s monolingual batch per language per
+  step (four for the 4-language corpus), audio decoded and fbank computed for every batch, dropout
+  0.1, the full RNN-T loss.
+- ``new``: the `small` preset as shipped (mixed-language batches bucketed by duration and token
+  count, cached features, and whatever model/loss settings the preset has).
+- ``fixed``: the ``new`` model and loss on fixed-shape batches of 16 utterances x 4 s (real
+  features and tokens cropped to 400 frames and to the corpus's mean tokens per 4 s): no padding,
+  no loading; the reference that real batches are compared with.
+
+Throughput is audio seconds (valid frames, before padding) per wall second of ``train_step``.
+The result goes to benchmarks/results/train_speed.json (top-level ``new_over_old`` and
+``new_over_fixed``) and the ``train_speed`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+# The `small` recipe as it was on 2026-11-27 (BENCHMARKS.md "Dense multilingual baseline", 75 audio-s/s).
+RECIPE_2026_11 = {
+    "model": {
+        "feature_dim": 80, "subsampling_channels": 64, "d_model": 144, "num_layers": 6, "num_heads": 4,
+        "ff_mult": 4, "conv_kernel": 15, "dropout": 0.1, "predictor_dim": 256, "predictor_layers": 1,
+        "joiner_dim": 256, "scale_input": False, "ctc_weight": 0.3, "loss": "rnnt",
+    },
+    "train": {
+        "lr": 1.0e-3, "weight_decay": 1.0e-3, "warmup_steps": 200, "steps": 1500, "max_duration": 16.0,
+        "languages_per_step": 0, "grad_clip": 5.0, "bf16": True, "spec_augment": True,
+        "batching": "language", "feature_cache": False,
+    },
+}
+
+
+def _reexec_with_tcmalloc() -> None:
+    if "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
+        return
+    libs = glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4")
+    if libs:
+        os.environ["LD_PRELOAD"] = libs[0]
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+class FixedShapeStream:
+    """Batches of ``batch`` utterances of exactly ``frames`` feature frames and ``tokens`` labels,
+    cut from real batches of ``source`` (no padding; the same batch every step, like a kernel timing)."""
+
+    def __init__(self, source, batch: int, frames: int, tokens: int) -> None:
+        import torch
+
+        from asr_pathways.data.batches import Batch
+
+        feats, toks, texts, ids = [], [], [], []
+        while len(feats) < batch:
+            b = source.next()
+            for k in range(len(b.cut_ids)):
+                if int(b.feature_lens[k]) >= frames and int(b.token_lens[k]) >= tokens and len(feats) < batch:
+                    feats.append(b.features[k, :frames])
+                    toks.append(b.tokens[k, :tokens])
+                    texts.append(b.texts[k])
+                    ids.append(b.cut_ids[k])
+        self.batch = Batch(
+            language="mixed", features=torch.stack(feats), feature_lens=torch.full((batch,), frames),
+            tokens=torch.stack(toks), token_lens=torch.full((batch,), tokens), texts=texts, cut_ids=ids,
+            languages=["mixed"] * batch,
+        )
+
+    def next(self):
+        return self.batch
+
+    def state_dict(self):
+        return {}
+
+
+def make_trainer(corpus, tokenizer, model_cfg: dict, train_cfg: dict, out: Path):
+    from asr_pathways.train import Trainer, TrainConfig, build_model
+
+    cfg = TrainConfig.from_dict(dict(train_cfg), source="train_speed")
+    model = build_model(model_cfg, tokenizer.vocab_size)
+    return Trainer(model, tokenizer, corpus, list(corpus.languages), cfg, out, progress=False)
+
+
+def grid_padding(batches) -> float:
+    """Share of the (B, T, U+1) transducer grid that is padding, over ``batches``."""
+    pad = total = 0.0
+    for b in batches:
+        t = (b.feature_lens.float() / 4).ceil()
+        u = b.token_lens.float() + 1
+        full = len(b.cut_ids) * float(t.max()) * float(u.max())
+        total += full
+        pad += full - float((t * u).sum())
+    return pad / max(total, 1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _reexec_with_tcmalloc()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", default="data/mls4", help="corpus folder (asr-pathways corpus synth)")
+    p.add_argument("--preset", default="small", help="preset whose settings are the new recipe")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+    p.add_argument("--steps", type=int, default=6, help="timed steps per configuration per round")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration first")
+    p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md and the JSON alone")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from asr_pathways.asr.model import load_preset
+    from asr_pathways.asr.tokenizer import tokenizer_for_corpus
+    from asr_pathways.data.corpus import Corpus
+    from common import command_line, machine_info, machine_line, write_result, write_section
+
+    torch.manual_seed(0)
+    corpus = Corpus(args.corpus)
+    preset = load_preset(args.preset)
+    tokenizer = tokenizer_for_corpus(args.corpus, preset["tokenizer"]["vocab_size"])
+    tmp = Path(tempfile.mkdtemp(prefix="train_speed-"))
+    new_train = dict(preset["train"])
+    trainers = {
+        "old": make_trainer(corpus, tokenizer, RECIPE_2026_11["model"], RECIPE_2026_11["train"], tmp / "old"),
+        "new": make_trainer(corpus, tokenizer, preset["model"], new_train, tmp / "new"),
+        "fixed": make_trainer(corpus, tokenizer, preset["model"], new_train | {"batching": "mixed"}, tmp / "fixed"),
+    }
+    # the corpus's mean tokens per second sets the fixed batches' label length
+    sample = [trainers["new"].mixed.next() if trainers["new"].mixed else next(iter(trainers["new"].streams.values())).next() for _ in range(20)]
+    tokens_per_s = sum(float(b.token_lens.sum()) for b in sample) / sum(float(b.feature_lens.sum()) / 100 for b in sample)
+    fixed_tokens = max(1, round(4.0 * tokens_per_s))
+    trainers["fixed"].mixed = FixedShapeStream(trainers["fixed"].mixed, 16, 400, fixed_tokens)
+    padding = {"new": grid_padding(sample)}
+    padding["old"] = grid_padding([s.next() for s in trainers["old"].streams.values() for _ in range(5)])
+
+    timing = {k: {"seconds": [], "audio": [], "steps": 0} for k in trainers}
+    for name, tr in trainers.items():
+        for _ in range(args.warmup):
+            tr.train_step()
+    t_start = time.perf_counter()
+    for r in range(args.rounds):
+        for name, tr in trainers.items():
+            for _ in range(args.steps):
+                t0 = time.perf_counter()
+                info = tr.train_step()
+                timing[name]["seconds"].append(time.perf_counter() - t0)
+                timing[name]["audio"].append(info["audio_seconds"])
+                timing[name]["steps"] += 1
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {sum(t['audio']) / sum(t['seconds']):.1f} audio-s/s" for n, t in timing.items()), flush=True)
+    wall = time.perf_counter() - t_start
+    rows = {}
+    for name, t in timing.items():
+        rows[name] = {
+            "audio_seconds_per_second": sum(t["audio"]) / sum(t["seconds"]),
+            "seconds_per_step_median": statistics.median(t["seconds"]),
+            "audio_seconds_per_step": sum(t["audio"]) / t["steps"],
+            "steps": t["steps"],
+        }
+    for name in ("old", "new"):
+        rows[name]["grid_padding"] = padding[name]
+    rows["fixed"]["grid_padding"] = 0.0
+    result = {
+        "new_over_old": rows["new"]["audio_seconds_per_second"] / rows["old"]["audio_seconds_per_second"],
+        "new_over_fixed": rows["new"]["audio_seconds_per_second"] / rows["fixed"]["audio_seconds_per_second"],
+        "configurations": rows,
+        "old_recipe": RECIPE_2026_11,
+        "new_recipe": {"preset": args.preset, "model": preset["model"], "train": new_train},
+        "fixed_shape": {"batch": 16, "frames": 400, "tokens": fixed_tokens},
+        "command": command_line("benchmarks/train_speed.py", argv),
+        "machine": machine_info(),
+        "seed": 0,
+        "wall_seconds": wall,
+    }
+    print(f"new/old {result['new_over_old']:.2f}x, new/fixed {result['new_over_fixed']:.2f}x")
+    if args.no_write:
+        return 0
+    write_result("train_speed", result)
+    lines = [
+        "## Training throughput (`benchmarks/train_speed.py`)", "",
+        f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} interleaved rounds of "
+        f"{args.steps} steps per configuration after {args.warmup} warm-up steps; wall time {wall:.0f} s.", "",
+        "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    what = {
+        "old": "recipe of 2026-11: 4 monolingual 16-s batches/step, inline fbank, dropout 0.1, full RNN-T loss",
+        "new": f"`{args.preset}` preset: mixed-language batches (duration + token buckets), cached fbank",
+        "fixed": f"new model and loss, fixed 16 x 4 s batches, {fixed_tokens} tokens, no padding or loading",
+    }
+    for name, r in rows.items():
+        lines.append(f"| {name} | {what[name]} | {r['audio_seconds_per_second']:.1f} | {r['seconds_per_step_median']:.3f} | "
+                     f"{r['audio_seconds_per_step']:.1f} | {100 * r['grid_padding']:.0f}% |")
+    lines += ["", f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x.** "
+              "Raw numbers: benchmarks/results/train_speed.json."]
+    write_section("train_speed", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
