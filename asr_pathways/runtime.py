@@ -103,8 +103,9 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
     if device.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if device.type == "cpu":
+        # oneDNN accepts bf16 on any AVX-512BW CPU but emulates it there; native needs AVX512_BF16 or AMX
         try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        except AttributeError:
             return False
     return False

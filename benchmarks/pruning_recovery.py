@@ -9,8 +9,10 @@ From a dense run (benchmarks/dense_baseline.py), with the pruning phases' defaul
    steps at 70% (``--round-steps``, default 60: twice the `small` benchmark's T = 30);
 2. ``lth`` on every language: the same rounds with rewinding, the per-language 70% masks;
 3. ``pathways`` on every language from the LTH-70% masks (fixed), 2T steps of the pathway update;
-4. ``dense-continued``: the dense model trained on for 2T steps with the same schedule and
-   monolingual batches: the control that extra training alone does not explain a gap.
+4. ``dense-continued-LANG`` and ``dense-continued``: the dense model trained on with the phases'
+   peak, warm-up, cosine decay and monolingual batches, for IMP's steps on LANG and for the
+   pathways run's 2T steps on every language: the controls for what extra training alone does.
+   (IMP restarts its schedule every round; the controls run one span.)
 
 Each run is evaluated on the whole test split; the result is the relative WER gap to the dense
 model, (WER_pruned − WER_dense) / WER_dense, per language and macro-averaged, written to
@@ -66,17 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     walls["pathways"] = cli(["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
                              "--steps", str(2 * T), "--out", str(out / "pathways")])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
-    from asr_pathways.methods.common import PruneConfig
+    from asr_pathways.methods.common import PruneConfig, sparsity_levels
     from asr_pathways.train import read_run_config
 
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
-    walls["dense-continued"] = cli(["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(languages),
-                                    "--steps", str(2 * T), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-2 * T // 10))),
-                                    "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", "0",
-                                    "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
-                                    "--out", str(out / "dense-continued")])
-    runs = {"imp": out / f"imp-{args.language}", "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
+    def continued(name: str, langs: list[str], steps: int, per_step: str) -> None:
+        walls[name] = cli(["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
+                           "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
+                           "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
+                           "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
+                           "--out", str(out / name)])
+
+    imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
+    continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1")
+    continued("dense-continued", languages, 2 * T, "0")
+    runs = {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}",
+            "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
     for name, run in runs.items():
         w = wer(run)
@@ -114,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), 4 rounds of T",
             "lth": f"LTH-{round(100 * args.target)}% per language (rewinding)",
             "pathways": f"ASR Pathways-{round(100 * args.target)}% from the LTH masks, 2T steps",
-            "dense-continued": "dense, trained on 2T steps (control)"}
+            f"dense-continued-{args.language}": f"dense, trained on {args.language} for as many steps as IMP (control; one warm-up + cosine span, IMP restarts per round)",
+            "dense-continued": "dense, trained on 2T steps, all languages (control for ASR Pathways)"}
     for name, r in rows.items():
         lines.append(f"| {what[name]} | {','.join(r['evaluated'])} | {r['average_wer']:.2f} | {r['dense_average_wer']:.2f} | "
                      f"{100 * r['relative_gap']:+.1f}% | {r['wall_s'] / 60:.1f} |")

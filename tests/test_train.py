@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -164,3 +165,13 @@ def test_two_process_ddp_identical_parameters(tiny_corpus, tmp_path):
     assert r0["hash"] == r1["hash"]
     assert r0["batches"] != r1["batches"]  # the ranks saw different data
     assert (out / "checkpoint.safetensors").is_file()
+
+
+def test_bf16_falls_back_to_float32_without_native_kernels(tiny_corpus, tmp_path, monkeypatch, capsys):
+    import asr_pathways.runtime as runtime
+
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device="cpu": False)
+    tr = make_trainer(tiny_corpus, tmp_path / "run", steps=1, bf16=True)
+    assert tr.bf16 is False and "float32" in capsys.readouterr().out
+    info = tr.train_step()  # the LSTM has no bf16 kernel on such CPUs: this would raise under autocast
+    assert math.isfinite(info["loss"])

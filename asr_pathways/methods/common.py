@@ -480,7 +480,8 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
     the source run's peak × ``--lr-factor``. A phase trains on monolingual batches; when the source
     run used mixed-language batches of ``max_duration`` seconds over ``source_languages`` languages,
     a phase's batch is ``max_duration / source_languages`` seconds (unless ``--max-duration``), so
-    that a multilingual step holds as much audio as a dense step did.
+    that a multilingual step with one batch per source language (``--languages-per-step 0``) holds
+    as much audio as a dense step did; a monolingual step holds a quarter of it for four languages.
     """
     d = {k: v for k, v in base.items() if k in {f.name for f in fields(TrainConfig)}}
     base_lr = float(d.get("lr", TrainConfig.lr))
