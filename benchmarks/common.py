@@ -39,6 +39,10 @@ def machine_info() -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    from asr_pathways.runtime import bf16_supported
+
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    info["bf16_native"] = bf16_supported("cpu")
     try:
         info["load_average_1min"] = os.getloadavg()[0]
     except OSError:
@@ -48,7 +52,8 @@ def machine_info() -> dict[str, Any]:
 
 def machine_line(m: dict[str, Any]) -> str:
     gpu = f", GPU {m['gpu']}" if "gpu" in m else ""
-    return f"{m['cpu']}, {m['cores']} cores{gpu}, torch {m['torch']}, tcmalloc {'on' if m['tcmalloc'] else 'off'}, {m['date']}"
+    isa = f" ({m['cpu_capability']}{', native bf16' if m.get('bf16_native') else ', no native bf16: float32'})" if "cpu_capability" in m else ""
+    return f"{m['cpu']}{isa}, {m['cores']} cores{gpu}, torch {m['torch']}, tcmalloc {'on' if m['tcmalloc'] else 'off'}, {m['date']}"
 
 
 def command_line(script: str, argv: list[str] | None) -> str:

@@ -266,3 +266,12 @@ def test_optimizer_state_fresh_or_carried(dense: Path):
             assert torch.equal(ck.optimizer[name][k], v), (name, k)
     decay = [g for g in ck.meta["optimizer"]["param_groups"] if g["weight_decay"] > 0]
     assert decay and all(g["weight_decay"] == 0.5 for g in decay)  # the phase's hyper-parameters, not the dense run's
+
+
+def test_phase_after_a_mixed_batch_dense_run_uses_monolingual_batches_of_a_language_share():
+    base = dict(BASE) | {"batching": "mixed", "max_duration": 64.0, "loss_warmup_steps": 300}
+    tc = phase_train_config(base, _cfg(), total_steps=40, source_languages=4)
+    assert tc.batching == "language" and tc.max_duration == 16.0 and tc.loss_warmup_steps == 0
+    assert phase_train_config(base, _cfg(max_duration=30.0), total_steps=40, source_languages=4).max_duration == 30.0
+    # a language-batched source keeps its batch size
+    assert phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40, source_languages=4).max_duration == 20.0
