@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from asr_pathways.runtime import tcmalloc_path  # noqa: E402
 
 
 def cli(args: list[str]) -> float:
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     result = {
         "command": command_line("benchmarks/pruning_recovery.py", argv),
-        "machine": machine_info(),
+        "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the asr-pathways commands preload it
         "seed": args.seed,
         "round_steps": T,
         "dense": str(dense),
