@@ -10,6 +10,10 @@ split's cut manifest, so changing either builds a new cache instead of reusing a
 files are written atomically (temp file + rename), so an interrupted build leaves no partial
 cache; two processes building the same split at once write identical bytes.
 
+Building holds one split's frames in memory, briefly twice (about 0.9 GB per 8 hours of audio at
+float32; a 100-hour language would need a streaming writer, not written yet). Under DDP every rank
+builds a missing split itself; they write identical bytes.
+
 The cached features are bit-identical to :func:`~asr_pathways.data.batches.compute_fbank` on the
 same audio (the same function computes them).
 
