@@ -47,6 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     paper.add_arguments(p)
 
 
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """The benchmark folder (locked while the benchmark runs); none for ``--plan``."""
+    if getattr(args, "plan", False):
+        return None
+    return Path(getattr(args, "out", None) or f"bench_runs/{args.profile}")
+
+
 def run(args: argparse.Namespace) -> int:
     paper = load_paper()
     res = paper.run_profile(paper.PROFILES[args.profile], args)

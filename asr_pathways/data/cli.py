@@ -81,6 +81,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_corpus_parser=p)
 
 
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """The folder this action writes (locked while it runs): the corpus, or none for a read."""
+    cmd = getattr(args, "corpus_command", None)
+    if cmd in ("synth", "import-mls", "import-dir"):
+        return Path(args.out)
+    if cmd == "card" and args.recompute:
+        return Path(args.dir)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
