@@ -16,12 +16,31 @@ from typing import Any, Mapping
 import torch
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux ``/proc``; else set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
+
+    The file gets the mode a plain ``open()`` would give it (0666 minus the umask), not the 0600
+    of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -107,11 +126,19 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[
 
         raise InputError("file not found", path=path, expected="a .safetensors file written by asr-pathways")
     out: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        meta_raw = (f.metadata() or {}).get("json", "{}")
-        for k in f.keys():
-            out[k] = f.get_tensor(k)
-    return out, json.loads(meta_raw)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            meta_raw = (f.metadata() or {}).get("json", "{}")
+            for k in f.keys():
+                out[k] = f.get_tensor(k)
+        return out, json.loads(meta_raw)
+    except OSError:
+        raise
+    except Exception as e:  # safetensors' own error type (a truncated, foreign or tampered file), bad JSON
+        from .errors import InputError
+
+        raise InputError(f"not a readable safetensors file ({str(e).strip()})", path=path,
+                         expected="a .safetensors file written by asr-pathways") from None
 
 
 def read_json(path: str | Path) -> Any:
