@@ -31,6 +31,18 @@ def tiny_batch(seed: int = 0):
     return features, feature_lens, tokens, token_lens
 
 
+def test_subsampling_factor_8_halves_the_encoder_frames_and_is_validated():
+    features, feature_lens, _, _ = tiny_batch()
+    model4 = RNNTModel(tiny_config(), VOCAB)
+    model8 = RNNTModel(tiny_config(subsampling_factor=8), VOCAB)
+    _, lens4 = model4.encode(features, feature_lens)
+    enc8, lens8 = model8.encode(features, feature_lens)
+    assert lens4.tolist() == [15, 11, 4]
+    assert lens8.tolist() == [8, 6, 2] and enc8.shape[1] == 8
+    with pytest.raises(InputError, match="subsampling_factor"):
+        tiny_config(subsampling_factor=6)
+
+
 def test_presets_load_and_unknown_names_are_clear():
     for name in ("tiny", "small", "base"):
         preset = load_preset(name)
@@ -121,9 +133,10 @@ def test_bf16_autocast_forward_gives_float32_loss_close_to_fp32():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-def test_padding_does_not_change_an_utterance():
+@pytest.mark.parametrize("factor", [4, 8])
+def test_padding_does_not_change_an_utterance(factor):
     torch.manual_seed(1)
-    model = RNNTModel(tiny_config(), VOCAB).eval()
+    model = RNNTModel(tiny_config(subsampling_factor=factor), VOCAB).eval()
     features, feature_lens, tokens, token_lens = tiny_batch()
     features[1, 41:] = 123.0  # garbage in the padding must not matter
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Conv2d 4x subsampling and a Conformer encoder (macaron FFN, MHSA, depthwise conv module).
+"""Conv2d 4x (or 8x) subsampling and a Conformer encoder (macaron FFN, MHSA, depthwise conv module).
 
 Padded frames never influence valid frames: the subsampling zeroes padded frames between its
 convolutions, attention masks padded keys, and the convolution module zeroes padded frames before
@@ -36,35 +36,62 @@ def lengths_to_padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Ten
     return torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
 
 
-def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
-    """Frames after two stride-2 convolutions with kernel 3 and padding 1: ceil(ceil(L/2)/2)."""
+def subsampled_lengths(lengths: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """Frames after two stride-2 convolutions with kernel 3 and padding 1: ceil(ceil(L/2)/2); with
+    ``factor=8`` also after stacking pairs of those frames: ceil(that/2).
+
+    >>> subsampled_lengths(torch.tensor([1, 8, 9, 17]), 8).tolist()
+    [1, 1, 2, 3]
+    """
     half = torch.div(lengths + 1, 2, rounding_mode="floor")
-    return torch.div(half + 1, 2, rounding_mode="floor")
+    quarter = torch.div(half + 1, 2, rounding_mode="floor")
+    if factor == 4:
+        return quarter
+    return torch.div(quarter + 1, 2, rounding_mode="floor")
 
 
 class Conv2dSubsampling(nn.Module):
     """Two 3x3 stride-2 Conv2d layers (ReLU) over (time, frequency), then a Linear to ``d_model``.
 
-    (B, T, F) -> (B, ceil(T/4), d_model).
+    (B, T, F) -> (B, ceil(T/4), d_model). With ``factor=8``, pairs of consecutive 40 ms frames
+    are stacked before the Linear (as frame stacking does in FastConformer-style 8x front-ends):
+    (B, ceil(T/8), d_model) at 80 ms per frame, which halves the encoder's and joiner's work.
+    Padded frames are zeroed before stacking, so an utterance encodes the same alone or padded.
+
+    >>> sub = Conv2dSubsampling(80, 4, 16, factor=8)
+    >>> x, n = sub(torch.randn(2, 100, 80), torch.tensor([100, 60]))
+    >>> tuple(x.shape), n.tolist()
+    ((2, 13, 16), [13, 8])
     """
 
-    def __init__(self, feature_dim: int, channels: int, d_model: int) -> None:
+    FACTORS = (4, 8)
+
+    def __init__(self, feature_dim: int, channels: int, d_model: int, factor: int = 4) -> None:
         super().__init__()
+        if factor not in self.FACTORS:
+            raise ValueError(f"subsampling factor must be one of {self.FACTORS}, got {factor}")
+        self.factor = factor
         self.conv1 = nn.Conv2d(1, channels, kernel_size=3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=2, padding=1)
         reduced = ((feature_dim + 1) // 2 + 1) // 2
-        self.proj = nn.Linear(channels * reduced, d_model)
+        stack = factor // 4
+        self.proj = nn.Linear(channels * reduced * stack, d_model)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = features.unsqueeze(1)  # (B, 1, T, F)
         half_lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
         x = torch.relu(self.conv1(x))
         x = x.masked_fill(lengths_to_padding_mask(half_lengths, x.shape[2])[:, None, :, None], 0.0)
-        out_lengths = subsampled_lengths(lengths)
         x = torch.relu(self.conv2(x))
         batch, channels, frames, freq = x.shape
-        x = self.proj(x.transpose(1, 2).reshape(batch, frames, channels * freq))
-        return x, out_lengths
+        x = x.transpose(1, 2).reshape(batch, frames, channels * freq)
+        if self.factor == 8:
+            quarter_lengths = subsampled_lengths(lengths, 4)
+            x = x.masked_fill(lengths_to_padding_mask(quarter_lengths, frames)[:, :, None], 0.0)
+            if frames % 2:
+                x = nn.functional.pad(x, (0, 0, 0, 1))
+            x = x.reshape(batch, x.shape[1] // 2, 2 * channels * freq)
+        return self.proj(x), subsampled_lengths(lengths, self.factor)
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -95,6 +95,8 @@ class ModelConfig:
 
     feature_dim: int = 80
     subsampling_channels: int = 64
+    # 4: 40 ms encoder frames; 8: pairs of them stacked, 80 ms frames (half the encoder and joiner work)
+    subsampling_factor: int = 4
     d_model: int = 144
     num_layers: int = 6
     num_heads: int = 4
@@ -130,6 +132,12 @@ class ModelConfig:
         if self.rnnt_loss not in RNNT_LOSS_KINDS:
             raise InputError(
                 f"unknown rnnt_loss {self.rnnt_loss!r}", field="model.rnnt_loss", expected=" or ".join(RNNT_LOSS_KINDS)
+            )
+        if self.subsampling_factor not in Conv2dSubsampling.FACTORS:
+            raise InputError(
+                f"unknown subsampling_factor {self.subsampling_factor}",
+                field="model.subsampling_factor",
+                expected=" or ".join(map(str, Conv2dSubsampling.FACTORS)),
             )
         if self.prune_range < 2:
             raise InputError(
@@ -262,7 +270,9 @@ class RNNTModel(nn.Module):
             raise InputError(f"vocab_size must be >= 2 (blank + one token), got {vocab_size}", field="vocab_size")
         self.cfg = cfg
         self.vocab_size = vocab_size
-        self.subsampling = Conv2dSubsampling(cfg.feature_dim, cfg.subsampling_channels, cfg.d_model)
+        self.subsampling = Conv2dSubsampling(
+            cfg.feature_dim, cfg.subsampling_channels, cfg.d_model, factor=cfg.subsampling_factor
+        )
         self.encoder = ConformerEncoder(
             cfg.d_model, cfg.num_layers, cfg.num_heads, cfg.ff_mult, cfg.conv_kernel, cfg.dropout, cfg.scale_input
         )
