@@ -68,11 +68,21 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (safetensors; no code executed)."""
+def load_checkpoint(path: str | Path, require_complete: bool = True) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (safetensors; no code executed).
+
+    ``require_complete``: refuse the checkpoint of a run whose command has not finished (its folder,
+    or the run folder two levels up for ``RUN/lang/fr``, holds an in-progress marker); a run resuming
+    itself passes False.
+    """
+    from .folders import check_complete
+
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
+    if require_complete:
+        for folder in (path.parent, path.parent.parent.parent)[: 2 if path.parent.parent.name == "lang" else 1]:
+            check_complete(folder, "run")
     if not path.is_file():
         raise InputError(
             "checkpoint not found", path=path, expected=f"a run folder holding {CHECKPOINT_NAME}",
@@ -98,6 +108,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         elif key == "rng/torch":
             ck.rng_torch = t
     return ck
+
+
+def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state`` into ``model``; raise :class:`InputError` naming ``path`` and the tensors that do not fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} is {tuple(state[k].shape)}, the model's {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = ([f"missing {missing[:3]}"] if missing else []) + ([f"unknown {unexpected[:3]}"] if unexpected else []) + shapes[:3]
+        raise InputError("the weights do not fit the model: " + "; ".join(parts), path=path,
+                         expected="a checkpoint of the same model configuration")
+    model.load_state_dict(state)
 
 
 def _optimizer_to_tensors(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

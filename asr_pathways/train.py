@@ -19,7 +19,7 @@ import json
 import math
 import resource
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, load_model_state, restore_optimizer, save_checkpoint
 from .errors import InputError
 from .io import atomic_write_text
 from .runtime import DistInfo
@@ -65,7 +65,7 @@ class TrainConfig:
     loss_warmup_steps: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "train config") -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any], source: str = "train config", flags: dict[str, str] | None = None) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -73,7 +73,25 @@ class TrainConfig:
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
-        return cls(**d)
+        cfg = cls(**d)
+        cfg.validate(source, flags)
+        return cfg
+
+    def validate(self, source: str = "train config", flags: dict[str, str] | None = None) -> None:
+        """Raise :class:`InputError` for a value out of range; ``flags`` names the option a field came from."""
+        flags = flags or {}
+        for key, (lo, inclusive, hi) in _LIMITS.items():
+            v = getattr(self, key)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            ok = ok and (v >= lo if inclusive else v > lo) and (hi is None or v <= hi)
+            if not ok:
+                bound = (">= " if inclusive else "> ") + f"{lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+                raise InputError(f"{v!r} is out of range", path=None if key in flags else source,
+                                 field=flags.get(key, f"train.{key}"), expected=f"a number {bound}")
+        for key, choices in (("lr_schedule", ("cosine", "linear", "constant")), ("batching", ("language", "mixed"))):
+            if getattr(self, key) not in choices:
+                raise InputError(f"unknown value {getattr(self, key)!r}", path=None if key in flags else source,
+                                 field=flags.get(key, f"train.{key}"), expected=" or ".join(choices))
 
     def lr_at(self, step: int) -> float:
         """Learning rate for optimizer step ``step`` (0-based)."""
@@ -89,6 +107,20 @@ class TrainConfig:
         if self.lr_schedule == "cosine":
             return lo + (self.lr - lo) * 0.5 * (1 + math.cos(math.pi * t))
         raise InputError(f"unknown lr_schedule {self.lr_schedule!r}", field="train.lr_schedule", expected="cosine, linear or constant")
+
+
+# numeric settings: (lower bound, bound allowed, upper bound or None)
+_LIMITS: dict[str, tuple[float, bool, float | None]] = {
+    "lr": (0, False, None), "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "steps": (0, True, None),
+    "max_duration": (0, False, None), "grad_clip": (0, True, None), "log_every": (1, True, None),
+    "checkpoint_every": (0, True, None), "eval_every": (0, True, None), "seed": (0, True, None),
+    "final_lr_ratio": (0, True, 1), "languages_per_step": (0, True, None), "loss_warmup_steps": (0, True, None),
+}
+MAX_NONFINITE_STEPS = 3  # consecutive steps with a non-finite loss or gradient norm before training stops
+
+
+class NonFiniteError(InputError):
+    """Training diverged: the loss or gradient norm stayed non-finite (the settings, usually the lr, are to blame)."""
 
 
 def parse_language_weights(spec: str, languages: list[str], hours: dict[str, float]) -> dict[str, float]:
@@ -145,7 +177,15 @@ def read_run_config(run: Path) -> RunConfig:
     p = Path(run) / "config.yaml"
     if not p.is_file():
         raise InputError("run config not found", path=p, expected="a run folder written by asr-pathways train or prune")
-    d = yaml.safe_load(p.read_text())
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise InputError(f"not valid YAML ({str(e).splitlines()[0]})", path=p) from None
+    known = {f.name: f for f in fields(RunConfig)}
+    required = [n for n, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+    if not isinstance(d, dict) or set(d) - set(known) or any(n not in d for n in required):
+        keys = sorted(d) if isinstance(d, dict) else type(d).__name__
+        raise InputError(f"not a run config (keys {keys})", path=p, expected=f"the keys {sorted(known)} (written by asr-pathways)")
     return RunConfig(**d)
 
 
@@ -207,6 +247,9 @@ class Trainer:
         self.streams = {}
         for i, lang in enumerate(self.languages):
             cuts = corpus.cuts(lang, "train")
+            if len(cuts) == 0:
+                raise InputError(f"the train split of language {lang!r} is empty", path=getattr(corpus, "path", None),
+                                 expected="at least one training utterance per language", hint="Leave the language out (--languages)")
             feats = self.features.split(lang, "train", cuts) if self.features is not None else None
             sources[lang] = (cuts, feats)
             hours[lang] = sum(c.duration for c in cuts) / 3600.0
@@ -238,6 +281,8 @@ class Trainer:
         self.aug_generator = torch.Generator().manual_seed(cfg.seed * 31 + 17 + self.dist.rank)
         self._tb = None
         self._metrics_path = self.out / "metrics.jsonl"
+        self.nonfinite: list[tuple[int, float, float]] = []  # (step, loss, grad norm) of consecutive skipped steps
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written or restored
         # objects with optional after_backward(trainer, lang), before_step(trainer, langs) and
         # after_step(trainer, langs) methods; recipes use them to observe each language's update
         self.hooks: list[Any] = []
@@ -329,6 +374,11 @@ class Trainer:
             g["lr"] = self.cfg.lr_at(self.step)
         if self.cfg.grad_clip > 0:
             totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        else:
+            totals["grad_norm"] = float(torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None]))
+        if not self._finite_step(totals):
+            return self._skip_step(totals, audio)
+        self.nonfinite = []
         active = [n for n in (self.pathway_of(l) for l in langs) if n is not None]
         self._call_hooks("before_step", langs)
         if self.pathways is not None and active:
@@ -341,6 +391,36 @@ class Trainer:
         totals["audio_seconds"] = audio
         totals["lr"] = self.optimizer.param_groups[0]["lr"]
         return totals
+
+    def _finite_step(self, totals: dict[str, float]) -> bool:
+        """Whether the step's loss and gradient norm are finite (on every rank under DDP)."""
+        ok = math.isfinite(totals.get("loss", 0.0)) and math.isfinite(totals["grad_norm"])
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            flag = torch.tensor([0.0 if ok else 1.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            ok = bool(flag.item() == 0.0)
+        return ok
+
+    def _skip_step(self, totals: dict[str, float], audio: float) -> dict[str, float]:
+        """A step whose loss or gradient is not finite changes no weight; a few in a row stop training."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite.append((self.step + 1, totals.get("loss", math.nan), totals["grad_norm"]))
+        lr = self.optimizer.param_groups[0]["lr"]
+        if len(self.nonfinite) >= MAX_NONFINITE_STEPS:
+            steps = ", ".join(str(n) for n, _, _ in self.nonfinite)
+            last = self.nonfinite[-1]
+            kept = "no checkpoint was written" if self.checkpoint_step is None else f"the checkpoint of step {self.checkpoint_step} is kept"
+            raise NonFiniteError(
+                f"training diverged: the loss or gradient norm was not finite at steps {steps} (last: loss {last[1]}, "
+                f"gradient norm {last[2]}, learning rate {lr:.3g}); no update was applied at those steps and {kept}", path=self.out,
+                hint=f"Lower the learning rate (--lr, peak {self.cfg.lr:g}) and run again with --restart",
+            )
+        self.step += 1
+        self.audio_seconds += audio * self.dist.world_size
+        kept = {k: v for k, v in totals.items() if math.isfinite(v)}
+        return kept | {"nonfinite_steps": 1.0, "audio_seconds": audio, "lr": lr}
 
     # ------------------------------------------------------------------------------ the loop
     def train_until(self, target_step: int, desc: str | None = None) -> None:
@@ -361,11 +441,11 @@ class Trainer:
             window.append(info)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{info['loss']:.3f}", lr=f"{info['lr']:.1e}")
+                bar.set_postfix(loss=f"{info.get('loss', math.nan):.3f}", lr=f"{info['lr']:.1e}")
             if self.step % self.cfg.log_every == 0 or self.step == target_step:
                 self._log(window, time.perf_counter() - t_window)
                 window, t_window = [], time.perf_counter()
-            if self.cfg.checkpoint_every > 0 and self.step % self.cfg.checkpoint_every == 0:
+            if self.cfg.checkpoint_every > 0 and self.step % self.cfg.checkpoint_every == 0 and not self.nonfinite:
                 self.save()
         if bar is not None:
             bar.close()
@@ -378,7 +458,7 @@ class Trainer:
         row: dict[str, Any] = {"step": self.step}
         for k in keys:
             vals = [w[k] for w in window if k in w]
-            row[k] = sum(vals) if k == "audio_seconds" else sum(vals) / len(vals)
+            row[k] = sum(vals) if k in ("audio_seconds", "nonfinite_steps") else sum(vals) / len(vals)
         row["audio_seconds_per_second"] = row.get("audio_seconds", 0.0) * self.dist.world_size / max(seconds, 1e-9)
         row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         row["time"] = time.time()
@@ -417,6 +497,12 @@ class Trainer:
 
                 dist.barrier()
             return
+        bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise NonFiniteError(
+                f"the weights hold non-finite values at step {self.step} ({', '.join(bad[:3])}); the checkpoint was not written",
+                path=self.out, hint=f"Lower the learning rate (--lr, peak {self.cfg.lr:g}) and run again with --restart",
+            )
         meta = {
             "step": self.step,
             "audio_seconds": self.audio_seconds,
@@ -428,6 +514,8 @@ class Trainer:
             "world_size": self.dist.world_size,
         }
         save_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME, self.model, meta, self.optimizer, self.masks_state())
+        if path is None:
+            self.checkpoint_step = self.step
         if self.dist.enabled:
             import torch.distributed as dist
 
@@ -435,18 +523,14 @@ class Trainer:
 
     def restore(self, path: str | Path | None = None, weights_only: bool = False) -> Checkpoint:
         """Resume from a checkpoint (default: this run's); ``weights_only`` loads parameters only."""
-        ck = load_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME)
-        missing, unexpected = self.model.load_state_dict(ck.model, strict=False)
-        if missing or unexpected:
-            raise InputError(
-                f"checkpoint does not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})",
-                path=path or self.out / CHECKPOINT_NAME, field="model", expected="a checkpoint of the same preset",
-            )
+        ck = load_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME, require_complete=path is not None)
+        load_model_state(self.model, ck.model, path or self.out / CHECKPOINT_NAME)
         if weights_only:
             return ck
         restore_optimizer(self.model, self.optimizer, ck)
         meta = ck.meta
         self.step = int(meta["step"])
+        self.checkpoint_step = self.step
         self.audio_seconds = float(meta.get("audio_seconds", 0.0))
         self.train_seconds = float(meta.get("train_seconds", 0.0))
         self.recipe_state = dict(meta.get("recipe", {}))
