@@ -29,24 +29,28 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     "evaluate": ("asr_pathways.evaluate", "decode a test set and write WER/CER per language", True),
     "prune": ("asr_pathways.methods.cli", "prune with IMP, LTH, LAP, ASR Pathways, adaptive or Dynamic ASR Pathways", True),
     "masks": ("asr_pathways.sparsity.cli", "report on mask files: sparsity, overlap, plots", False),
-    "bench": ("asr_pathways.bench_cli", "run the benchmark that reproduces the paper's tables", True),
+    "bench": ("asr_pathways.bench.cli", "run the benchmark that reproduces the paper's tables", True),
     "export": ("asr_pathways.export.cli", "export a compact sparse model (all languages or one)", False),
     "demo": ("asr_pathways.demo", "the whole pipeline at a reduced size: corpus, dense model, pruning, report", True),
 }
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    from .options import HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="asr-pathways",
         description="Prune a multilingual ASR model into per-language sparse pathways.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `asr-pathways COMMAND --help` for the options of one command.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"asr-pathways {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (also: ASR_PATHWAYS_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text, _) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        # HelpFormatter: each default shown once; allow_abbrev=False: --step is not silently taken for --steps
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter, allow_abbrev=False)
         if name == selected:
             importlib.import_module(module).add_arguments(p)
     return parser
@@ -64,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.command_line = "asr-pathways " + " ".join(shlex.quote(a) for a in argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     debug = args.debug or os.environ.get("ASR_PATHWAYS_DEBUG") == "1"
     try:
-        with _lock(module, args, argv):
+        with _lock(module, args):
             return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"\nasr-pathways {args.command}: interrupted; run the same command again to resume.", file=sys.stderr)
@@ -89,14 +94,14 @@ def output_folder(module: object, args: argparse.Namespace) -> Path | None:
     return Path(out) if out else None
 
 
-def _lock(module: object, args: argparse.Namespace, argv: list[str]) -> contextlib.AbstractContextManager:
+def _lock(module: object, args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The advisory lock of the command's output folder (rank 0 only under torchrun)."""
     folder = output_folder(module, args)
     if folder is None or os.environ.get("RANK", "0") != "0":
         return contextlib.nullcontext()
     from .folders import FolderLock
 
-    return FolderLock(folder, "asr-pathways " + " ".join(shlex.quote(a) for a in argv))
+    return FolderLock(folder, args.command_line)
 
 
 def _one_line(e: Exception) -> tuple[int, str]:

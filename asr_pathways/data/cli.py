@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             word_weights=args.word_weights, progress=not getattr(args, "no_progress", True),
         )
         if cmd == "synth":
-            print(card_markdown(build_corpus(cfg)))
+            print(card_markdown(build_corpus(cfg, command=getattr(args, "command_line", None))))
             return 0
         stats = text_statistics(cfg, args.calibrate_utts)
         if args.json:
@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         from .corpus import card_markdown
         from .mls import import_mls
 
-        card = import_mls(args.dir, args.out, _langs(args.languages) if args.languages else None, args.format, args.skip_bad, args.jobs)
+        card = import_mls(args.dir, args.out, _langs(args.languages) if args.languages else None, args.format, args.skip_bad, args.jobs,
+                          command=getattr(args, "command_line", None))
         print(card_markdown(card))
         return 0
     if cmd == "import-dir":
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             if not sep or not lang or not f:
                 raise InputError(f"bad --transcripts entry {part!r}", field="transcripts", expected="LANG=FILE[,LANG=FILE...]")
             tr[lang.strip()] = Path(f.strip())
-        print(card_markdown(import_dir(args.audio_dir, tr, args.out, args.split, args.skip_bad, args.resample)))
+        print(card_markdown(import_dir(args.audio_dir, tr, args.out, args.split, args.skip_bad, args.resample,
+                                       command=getattr(args, "command_line", None))))
         return 0
     if cmd == "card":
         from .corpus import Corpus, card_markdown, write_card

@@ -25,6 +25,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -34,11 +37,73 @@ from .text import RARE_COUNT, frame_words, open_vocabulary_stats, word_counts
 
 SPLITS = ("train", "dev", "test")
 MANIFEST_KINDS = ("recordings", "supervisions", "cuts")
+# a language code: letters, then optional subtags (pt-br, zh-hans, en-us); never a path
+LANGUAGE_CODE_RE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*", re.IGNORECASE)
+# set to 1 to read recordings whose audio path is absolute (outside the corpus folder)
+ALLOW_ABSOLUTE_AUDIO_ENV = "ASR_PATHWAYS_ALLOW_ABSOLUTE_AUDIO"
+
+
+def check_language_code(code: str, path: str | Path | None = None, line: int | None = None) -> str:
+    """Return ``code`` if it is shaped like a language code (``en``, ``pt-br``); else raise :class:`InputError`."""
+    if not isinstance(code, str) or not LANGUAGE_CODE_RE.fullmatch(code):
+        raise InputError(f"bad language code {code!r}", path=path, line=line, field="language",
+                         expected="letters with optional -subtags, such as en, fr, pt-br")
+    return code
 
 
 def manifest_path(corpus_dir: str | Path, lang: str, kind: str, split: str) -> Path:
-    """``CORPUS/manifests/{lang}/{kind}_{split}.jsonl.gz``."""
+    """``CORPUS/manifests/{lang}/{kind}_{split}.jsonl.gz`` (``lang`` checked: it never leaves the folder)."""
+    check_language_code(lang)
     return Path(corpus_dir) / "manifests" / lang / f"{kind}_{split}.jsonl.gz"
+
+
+def start_build(corpus_dir: str | Path, command: str) -> None:
+    """Before a build writes anything: clean what an interrupted build left, mark the corpus in progress."""
+    from .. import folders
+
+    corpus_dir = Path(corpus_dir)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    for stale in corpus_dir.glob(".staging-*"):  # staging trees of a killed import (we hold the folder's lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    folders.remove_stale_temp(corpus_dir)
+    folders.remove_stale_temp(corpus_dir / "manifests", recursive=True)
+    folders.begin(corpus_dir, command)
+
+
+def finish_build(corpus_dir: str | Path, settings: dict) -> dict:
+    """Write the card, then mark the corpus complete (the last write of a build); returns the card."""
+    from .. import folders
+
+    card = write_card(corpus_dir, settings)
+    folders.finish(corpus_dir)
+    return card
+
+
+def check_recording(rec: Any, corpus_dir: Path, manifest: Path, allow_absolute: bool) -> None:
+    """Refuse a recording that reading would run, fetch or find outside the corpus folder.
+
+    Only ``file`` sources are read; their path must stay inside ``corpus_dir`` (symbolic links in
+    the folder, such as the audio an import links in, are followed), or be absolute when
+    ``allow_absolute``.
+    """
+    root = os.path.normpath(str(corpus_dir.resolve()))
+    for src in rec.sources:
+        where = f"recording {rec.id!r}"
+        if src.type != "file":
+            raise InputError(f"{where} has a {src.type!r} audio source, which reading would run or fetch", path=manifest,
+                             expected="audio sources of type 'file'", hint="Rebuild the corpus with `asr-pathways corpus`")
+        if os.path.isabs(src.source):
+            if not allow_absolute:
+                raise InputError(
+                    f"{where} reads audio from an absolute path ({src.source})", path=manifest,
+                    expected="paths inside the corpus folder",
+                    hint=f"Re-import the corpus (imports link the audio into it), or set {ALLOW_ABSOLUTE_AUDIO_ENV}=1 if you trust it",
+                )
+            continue
+        full = os.path.normpath(os.path.join(root, src.source))
+        if not full.startswith(root + os.sep):
+            raise InputError(f"{where} reads audio outside the corpus folder ({src.source})", path=manifest,
+                             expected="paths inside the corpus folder")
 
 
 def _jsonl_gz(items: Iterable[Any]) -> bytes:
@@ -165,10 +230,16 @@ def card_markdown(card: dict) -> str:
 class Corpus:
     """Read a corpus folder written by ``asr-pathways corpus synth|import-mls|import-dir``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, allow_absolute_audio: bool | None = None) -> None:
+        from ..folders import check_complete
+
         self.path = Path(path)
         if not (self.path / "manifests").is_dir():
             raise InputError("not a corpus folder (no manifests/)", path=self.path, expected="a folder made by `asr-pathways corpus synth` or an import")
+        check_complete(self.path, "corpus")
+        if allow_absolute_audio is None:
+            allow_absolute_audio = os.environ.get(ALLOW_ABSOLUTE_AUDIO_ENV) == "1"
+        self.allow_absolute_audio = allow_absolute_audio
         self._card: dict | None = None
 
     @property
@@ -180,13 +251,25 @@ class Corpus:
         return [s for s in SPLITS if manifest_path(self.path, lang, "cuts", s).is_file()]
 
     def cuts(self, lang: str, split: str):
-        """The :class:`lhotse.CutSet` of one language and split, with audio paths resolved."""
-        from lhotse import CutSet
+        """The :class:`lhotse.CutSet` of one language and split, with audio paths resolved.
+
+        Every cut must be a single recording read from a file inside the corpus folder (see
+        :func:`check_recording`): a manifest never makes reading run a command or fetch a URL.
+        """
+        from lhotse import CutSet, MonoCut
 
         p = manifest_path(self.path, lang, "cuts", split)
         if not p.is_file():
             raise InputError(f"no {split} cuts for language {lang!r}", path=p, expected=f"one of {self.languages}")
-        return CutSet.from_file(p).with_recording_path_prefix(str(self.path.resolve()))
+        try:
+            cuts = CutSet.from_file(p)
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"cannot read the cuts manifest ({type(e).__name__}: {e})", path=p, expected="a manifest written by asr-pathways") from None
+        for cut in cuts:
+            if not isinstance(cut, MonoCut) or cut.recording is None or cut.has_features:
+                raise InputError(f"cut {cut.id!r} is not a single recording", path=p, expected="cuts of one recording each, without precomputed features")
+            check_recording(cut.recording, self.path, p, self.allow_absolute_audio)
+        return cuts.with_recording_path_prefix(str(self.path.resolve()))
 
     def texts(self, split: str, languages: Sequence[str] | None = None) -> list[str]:
         """Normalised transcripts of ``split`` for ``languages`` (default: all), in manifest order."""

@@ -3,13 +3,18 @@
 Both importers validate every item first and raise :class:`InputError` naming the file and line
 of the first problem (missing or unreadable audio, a transcript line without a tab, an empty
 transcript, an unknown language, a wrong sample rate); with ``skip_bad`` they skip such items and
-count them in the card instead. Recordings point at the original audio files (absolute paths);
-audio that is not 16 kHz (Opus files usually say 48 kHz) gets a lhotse resampling transform to
-16 kHz, applied when the audio is loaded.
+count them in the card instead. An id listed twice is a bad item at every line that lists it; an
+id whose audio file is found twice (two folders, two extensions) is a bad item; a language left
+without a single good item is an error, with or without ``skip_bad``. Every item is checked before
+the first write. Recordings read the original audio files through symbolic links in
+``CORPUS/audio/{lang}/{split}/``, so manifests hold paths inside the corpus folder only (reading
+refuses anything else); audio that is not 16 kHz (Opus files usually say 48 kHz) gets a lhotse
+resampling transform to 16 kHz, applied when the audio is loaded.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from .corpus import SPLITS, write_card, write_split
+from .corpus import SPLITS, check_language_code, finish_build, start_build, write_split
 from .normalize import normalize_text
 
 SAMPLE_RATE = 16000
@@ -41,6 +46,7 @@ ISO_639_1 = set(
 
 def check_language(code: str, path: str | Path | None = None, line: int | None = None) -> str:
     """Return ``code`` if it is an ISO 639-1 language code (optionally with a region: ``pt-br``)."""
+    check_language_code(code, path, line)
     base = code.split("-")[0].lower()
     if base not in ISO_639_1:
         raise InputError(f"unknown language code {code!r}", path=path, line=line, field="language", expected="an ISO 639-1 code such as en, fr, it, nl, de, es, pt, pl")
@@ -93,6 +99,7 @@ def _parse_transcripts(path: Path, lang: str, split: str, bad: _Bad):
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read transcript file ({e})", path=path, expected="a UTF-8 file of `id<TAB>text` lines") from None
+    rows: list[tuple[int, str, str]] = []
     for i, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
@@ -104,10 +111,50 @@ def _parse_transcripts(path: Path, lang: str, split: str, bad: _Bad):
         norm = normalize_text(text)
         if not uid:
             bad(lang, split, InputError("empty utterance id", path=path, line=i, expected="`id<TAB>text`"))
+        elif "/" in uid or "\\" in uid or uid.startswith("."):
+            bad(lang, split, InputError(f"utterance id {uid!r} is not a file name", path=path, line=i, expected="an id without '/', '\\' or a leading '.'"))
         elif not norm:
             bad(lang, split, InputError(f"empty transcript for {uid!r}", path=path, line=i, expected="a transcript with at least one word"))
         else:
-            yield i, uid, norm
+            rows.append((i, uid, norm))
+    lines_of: dict[str, list[int]] = {}
+    for i, uid, _ in rows:
+        lines_of.setdefault(uid, []).append(i)
+    for i, uid, norm in rows:
+        where = lines_of[uid]
+        if len(where) > 1:  # which text is right is unknown: every copy is a bad item
+            bad(lang, split, InputError(f"utterance id {uid!r} is listed {len(where)} times (lines {', '.join(map(str, where))})",
+                                        path=path, line=i, expected="each id once"))
+            continue
+        yield i, uid, norm
+
+
+def link_audio(out: Path, lang: str, split: str, name: str, target: Path) -> str:
+    """Link ``target`` into the corpus as ``audio/{lang}/{split}/{name}``; returns that relative path.
+
+    Imported corpora read their audio through these links, so their manifests hold paths inside
+    the corpus folder only (see :func:`asr_pathways.data.corpus.check_recording`).
+    """
+    rel = Path("audio") / lang / split / name
+    link = out / rel
+    target = Path(target).resolve()
+    if not (link.is_symlink() and os.readlink(link) == str(target)):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.parent / f".{name}.tmp{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    return rel.as_posix()
+
+
+def _require_items(lang: str, found: int, bad: _Bad, where: Path) -> None:
+    """An import that would leave a language without a single item is an error, not an empty manifest."""
+    if found:
+        return
+    skipped = [b for (l, _), items in bad.items.items() if l == lang for b in items]
+    first = f"; first: {skipped[0]['reason']}" if skipped else ""
+    raise InputError(f"no usable item for language {lang!r} ({len(skipped)} bad{first})", path=where,
+                     expected="at least one good item per language")
 
 
 def _cuts_from(recs: dict, sups: dict):
@@ -156,7 +203,8 @@ def _mls_folders(src: Path, languages: Sequence[str] | None, fmt: str) -> dict[s
     return out
 
 
-def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None = None, fmt: str = "auto", skip_bad: bool = False, num_jobs: int = 1) -> dict:
+def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None = None, fmt: str = "auto", skip_bad: bool = False,
+               num_jobs: int = 1, command: str | None = None) -> dict:
     """Import an MLS tree (FLAC or Opus) through ``lhotse.recipes.prepare_mls``; returns the card.
 
     The tree is checked line by line first; the good items are then staged (symlinks, cleaned
@@ -169,7 +217,10 @@ def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None
     src, out = Path(src), Path(out)
     folders = _mls_folders(src, languages, fmt)
     bad = _Bad(skip_bad)
-    out.mkdir(parents=True, exist_ok=True)
+    scanned = {code: _scan_mls(code, folder, is_opus, bad) for code, (_, folder, is_opus) in sorted(folders.items())}
+    for code, per in scanned.items():
+        _require_items(code, sum(len(v) for v in per.values()), bad, folders[code][1])
+    start_build(out, command or f"asr-pathways corpus import-mls {src} --out {out}")
     staging = Path(tempfile.mkdtemp(prefix=".staging-mls-", dir=out))
     try:
         for code, (name, folder, is_opus) in sorted(folders.items()):
@@ -182,33 +233,21 @@ def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None
                     if len(parts) >= 2:
                         genders[parts[0]] = parts[1]
             stage = staging / f"mls_{name}{'_opus' if is_opus else ''}"
-            originals: dict[str, Path] = {}
+            originals: dict[str, tuple[str, Path]] = {}
             texts: dict[str, str] = {}
             speakers: set[str] = set()
             for split in SPLITS:
-                tr = folder / split / "transcripts.txt"
                 (stage / split / "audio").mkdir(parents=True, exist_ok=True)
                 lines = []
-                if tr.is_file():
-                    for lineno, uid, text in _parse_transcripts(tr, code, split, bad):
-                        parts = uid.split("_")
-                        if len(parts) != 3:
-                            bad(code, split, InputError(f"utterance id {uid!r} is not SPEAKER_BOOK_UTTERANCE", path=tr, line=lineno, expected="MLS ids such as 1234_5678_000012"))
-                            continue
-                        audio = folder / split / "audio" / parts[0] / parts[1] / f"{uid}{ext}"
-                        chk = _check_audio(audio, tr, lineno, allow_resample=False)
-                        if isinstance(chk, InputError):
-                            bad(code, split, chk)
-                            continue
-                        link = stage / split / "audio" / parts[0] / parts[1] / f"{uid}{ext}"
-                        link.parent.mkdir(parents=True, exist_ok=True)
-                        link.symlink_to(audio.resolve())
-                        originals[uid] = audio.resolve()
-                        texts[uid] = text
-                        speakers.add(parts[0])
-                        lines.append(f"{uid}\t{text}")
-                elif (folder / split).exists():
-                    bad(code, split, InputError("missing transcripts.txt", path=tr, expected="train/, dev/ and test/ each with transcripts.txt"))
+                for uid, text, audio in scanned[code][split]:
+                    spk, book, _ = uid.split("_")
+                    link = stage / split / "audio" / spk / book / f"{uid}{ext}"
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(audio)
+                    originals[uid] = (split, audio)
+                    texts[uid] = text
+                    speakers.add(spk)
+                    lines.append(f"{uid}\t{text}")
                 (stage / split / "transcripts.txt").write_text("".join(l + "\n" for l in lines), encoding="utf-8")
             (stage / "metainfo.txt").write_text("SPEAKER | GENDER\n" + "".join(f"{s} | {genders.get(s, 'U')}\n" for s in sorted(speakers)), encoding="utf-8")
             manifests = prepare_mls(staging, opus=is_opus, num_jobs=num_jobs)[name]
@@ -217,7 +256,7 @@ def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None
                 m = manifests.get(split)
                 if m is not None:
                     for r in m["recordings"]:
-                        r.sources[0].source = str(originals[r.id])
+                        r.sources[0].source = link_audio(out, code, split, f"{r.id}{ext}", originals[r.id][1])
                         if r.sampling_rate != SAMPLE_RATE:
                             r = r.resample(SAMPLE_RATE)
                         recs[r.id] = r
@@ -232,20 +271,45 @@ def import_mls(src: str | Path, out: str | Path, languages: Sequence[str] | None
             shutil.rmtree(stage)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return write_card(out, {"source": "mls", "path": src.name, "languages": ",".join(sorted(folders)), "format": fmt})
+    return finish_build(out, {"source": "mls", "path": src.name, "languages": ",".join(sorted(folders)), "format": fmt})
+
+
+def _scan_mls(code: str, folder: Path, is_opus: bool, bad: _Bad) -> dict[str, list[tuple[str, str, Path]]]:
+    """The good items of one MLS language folder per split: (id, normalised text, audio file)."""
+    ext = ".opus" if is_opus else ".flac"
+    per: dict[str, list[tuple[str, str, Path]]] = {}
+    for split in SPLITS:
+        tr = folder / split / "transcripts.txt"
+        items = per.setdefault(split, [])
+        if tr.is_file():
+            for lineno, uid, text in _parse_transcripts(tr, code, split, bad):
+                parts = uid.split("_")
+                if len(parts) != 3:
+                    bad(code, split, InputError(f"utterance id {uid!r} is not SPEAKER_BOOK_UTTERANCE", path=tr, line=lineno, expected="MLS ids such as 1234_5678_000012"))
+                    continue
+                audio = folder / split / "audio" / parts[0] / parts[1] / f"{uid}{ext}"
+                chk = _check_audio(audio, tr, lineno, allow_resample=False)
+                if isinstance(chk, InputError):
+                    bad(code, split, chk)
+                    continue
+                items.append((uid, text, audio.resolve()))
+        elif (folder / split).exists():
+            bad(code, split, InputError("missing transcripts.txt", path=tr, expected="train/, dev/ and test/ each with transcripts.txt"))
+    return per
 
 
 # ---------------------------------------------------------------------------------------------
 # a folder of audio files
 
 
-def _index_audio(audio_dir: Path) -> dict[str, Path]:
+def _index_audio(audio_dir: Path) -> dict[str, list[Path]]:
+    """id (file stem) -> every audio file of that name under ``audio_dir`` (more than one: ambiguous)."""
     if not audio_dir.is_dir():
         raise InputError("not a folder", path=audio_dir, expected="a folder of audio files (FLAC, WAV, Opus)")
-    index: dict[str, Path] = {}
+    index: dict[str, list[Path]] = {}
     for p in sorted(audio_dir.rglob("*")):
-        if p.suffix.lower() in AUDIO_EXTENSIONS and p.stem not in index:
-            index[p.stem] = p
+        if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file():
+            index.setdefault(p.stem, []).append(p)
     return index
 
 
@@ -255,14 +319,17 @@ def auto_split(speaker: str) -> str:
     return "dev" if k == 8 else "test" if k == 9 else "train"
 
 
-def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: str | Path, split: str = "train", skip_bad: bool = False, resample: bool = False) -> dict:
+def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: str | Path, split: str = "train", skip_bad: bool = False,
+               resample: bool = False, command: str | None = None) -> dict:
     """Import a folder of audio files plus one ``id<TAB>text`` file per language; returns the card.
 
     Each id names the audio file ``ID.flac|.wav|.opus|.ogg`` anywhere under ``audio_dir``. The
     speaker is the part of the id before the first ``_`` (the whole id without one). ``split``
     puts every item in ``train``, ``dev`` or ``test``, or ``auto`` splits by speaker (see
     :func:`auto_split`). Manifests of other splits already in ``out`` are kept, so several calls
-    (one per split) can fill one corpus.
+    (one per split) can fill one corpus. Every item is checked before anything is written; the
+    audio is linked into ``out/audio/{lang}/{split}/``. An id listed twice, or found as two audio
+    files, is a bad item; a language left without items is an error.
     """
     from lhotse import Recording, SupervisionSegment
 
@@ -273,6 +340,8 @@ def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: s
         check_language(lang)
     index = _index_audio(audio_dir)
     bad = _Bad(skip_bad)
+    collected: dict[str, dict[str, tuple[dict, dict]]] = {}
+    originals: dict[tuple[str, str], Path] = {}
     for lang, tpath in sorted(transcripts.items()):
         tpath = Path(tpath)
         if not tpath.is_file():
@@ -281,10 +350,15 @@ def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: s
         for lineno, uid, text in _parse_transcripts(tpath, lang, split if split != "auto" else "train", bad):
             speaker = uid.split("_")[0]
             sp = split if split != "auto" else auto_split(speaker)
-            audio = index.get(uid)
-            if audio is None:
+            found = index.get(uid, [])
+            if not found:
                 bad(lang, sp, InputError(f"missing audio file for {uid!r}", path=tpath, line=lineno, expected=f"{uid}.flac (or .wav/.opus/.ogg) under {audio_dir}"))
                 continue
+            if len(found) > 1:
+                bad(lang, sp, InputError(f"ambiguous audio for {uid!r}: {', '.join(str(p) for p in found)}", path=tpath, line=lineno,
+                                         expected=f"one audio file named {uid} under {audio_dir}"))
+                continue
+            audio = found[0]
             chk = _check_audio(audio, tpath, lineno, allow_resample=resample)
             if isinstance(chk, InputError):
                 bad(lang, sp, chk)
@@ -295,8 +369,15 @@ def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: s
             sup = SupervisionSegment(id=uid, recording_id=uid, start=0.0, duration=rec.duration, channel=0, text=text, language=lang, speaker=speaker)
             recs, sups = per.setdefault(sp, ({}, {}))
             recs[uid], sups[uid] = rec, sup
-        splits = set(per) | {s for (l, s) in bad.items if l == lang}
-        for sp in sorted(splits):
+            originals[(lang, uid)] = audio
+        _require_items(lang, sum(len(r) for r, _ in per.values()), bad, tpath)
+        collected[lang] = per
+    start_build(out, command or f"asr-pathways corpus import-dir --audio-dir {audio_dir} --out {out} --split {split}")
+    for lang, per in collected.items():
+        for sp in sorted(set(per) | {s for (l, s) in bad.items if l == lang}):
             recs, sups = per.get(sp, ({}, {}))
+            for uid, rec in recs.items():
+                src = originals[(lang, uid)]
+                rec.sources[0].source = link_audio(out, lang, sp, uid + src.suffix.lower(), src)
             write_split(out, lang, sp, *_cuts_from(recs, sups), bad_items=bad.items.get((lang, sp), []))
-    return write_card(out, {"source": "dir", "path": audio_dir.name, "split": split})
+    return finish_build(out, {"source": "dir", "path": audio_dir.name, "split": split})

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import AtomicPath, atomic_write_json
-from .corpus import write_card, write_split
+from .corpus import check_language_code, finish_build, start_build, write_split
 from .text import LanguageText, check_word_weights, frame_words, open_vocabulary_stats, read_user_text, word_counts
 
 SAMPLE_RATE = 16000
@@ -274,23 +274,30 @@ def _manifest_items(lang: str, done: list[tuple[Utterance, int]]):
     return recs, sups, cuts
 
 
-def build_corpus(cfg: SynthConfig) -> dict:
-    """Build (or resume) the corpus described by ``cfg``; returns the card."""
+def build_corpus(cfg: SynthConfig, command: str | None = None) -> dict:
+    """Build (or resume) the corpus described by ``cfg``; returns the card.
+
+    Every option is checked before the first write; the corpus is marked in progress until the
+    card is written (``command`` is what the marker tells a reader to rerun).
+    """
     from tqdm import tqdm
 
     out = Path(cfg.out)
     langs = list(dict.fromkeys(cfg.languages))
     for lang in langs:
+        check_language_code(lang)
         espeak_voices(lang)  # unknown codes fail before any work
     if cfg.test_utts < 1:
         raise InputError("--test-utts must be at least 1", field="test_utts", expected="a positive integer")
     check_word_weights(cfg.word_weights)
+    prepared = {lang: _prepare_language(cfg, out, lang) for lang in langs}
+    start_build(out, command or f"asr-pathways corpus synth --out {out} (with the same options)")
     jobs = cfg.jobs or os.cpu_count() or 1
     est_total = sum(cfg.hours_for(l) * 3600 + (cfg.test_utts + cfg.dev_count()) * 3.5 for l in langs)
     bar = tqdm(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress, dynamic_ncols=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for lang in langs:
-            _build_language(cfg, out, lang, pool, jobs, bar)
+            _build_language(cfg, out, lang, pool, jobs, bar, *prepared[lang])
     bar.close()
     settings = {
         "source": "espeak-ng synth", "seed": cfg.seed, "languages": ",".join(langs),
@@ -299,10 +306,14 @@ def build_corpus(cfg: SynthConfig) -> dict:
         "train_speakers": cfg.train_speakers, "eval_speakers": cfg.eval_speakers,
         "text": "user text files" if cfg.text_dir else f"template generator, {cfg.lexicon_size}-word lexicon, {cfg.word_weights} word weights",
     }
-    return write_card(out, settings)
+    return finish_build(out, settings)
 
 
-def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExecutor, jobs: int, bar) -> None:
+def _prepare_language(cfg: SynthConfig, out: Path, lang: str) -> tuple[list[str] | None, Path | None, list[dict]]:
+    """Read a language's user text and refuse a folder built with other settings (before any write).
+
+    Returns (user lines or None, their file or None, the bad lines skipped).
+    """
     bad: list[dict] = []
     user_lines = None
     user_path = None
@@ -322,8 +333,14 @@ def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExec
                 "(a corpus built before --word-weights existed used flat weights)",
                 hint="use a new --out folder (hours may change freely)",
             )
-    else:
-        atomic_write_json(fp_path, fp)
+    return user_lines, user_path, bad
+
+
+def _build_language(cfg: SynthConfig, out: Path, lang: str, pool: ThreadPoolExecutor, jobs: int, bar,
+                    user_lines: list[str] | None, user_path: Path | None, bad: list[dict]) -> None:
+    fp_path = out / "audio" / lang / "build.json"
+    if not fp_path.is_file():
+        atomic_write_json(fp_path, _fingerprint(cfg, lang, user_lines))
     text = LanguageText(lang, cfg.seed, cfg.test_utts, cfg.dev_count(), user_lines, str(user_path) if user_path else None,
                         lexicon_size=cfg.lexicon_size, word_weights=cfg.word_weights)
     pools = {
