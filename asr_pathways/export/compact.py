@@ -3,7 +3,9 @@
 Layout of an exported model folder::
 
     MODEL_DIR/
-      model.json             format, model config, vocab size, pathways, per-weight shape and block
+      model.json             format, model config, vocab size, pathways, per-weight shape, block and
+                             kept blocks per pathway, a SHA-256 per tensor (verified on load:
+                             export/integrity.py)
       weights.safetensors    dense/<name>             non-prunable parameters and buffers (float32,
                                                       or the export's ``dtype``)
                              values/<name>            (nnzb, R) values of the blocks kept by *any*
@@ -57,6 +59,7 @@ from torch import nn
 from asr_pathways.errors import InputError
 from asr_pathways.io import atomic_write_bytes, atomic_write_json, load_tensors, read_json, save_tensors
 
+from .integrity import checksums, verify
 from .sparse_linear import BlockSparseLinear, is_block_structured
 
 __all__ = [
@@ -73,7 +76,7 @@ __all__ = [
 ]
 
 FORMAT = "asr-pathways/compact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model.json holds a checksum per tensor and kept_blocks per weight (export/integrity.py)
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 WEIGHTS_NAME = "weights.safetensors"
 META_NAME = "model.json"
@@ -219,7 +222,8 @@ def export_pathways(
         for l, g in zip(languages, grids):
             tensors[f"bitmap/{l}/{name}"] = pack_bits(g)
         kept = int(sum(m.sum() for m in ms))  # kept entries, summed over the exported pathways
-        prunable[name] = {"shape": list(w.shape), "block": [rows, 1], "stored_blocks": int(bi.numel()), "kept": kept}
+        prunable[name] = {"shape": list(w.shape), "block": [rows, 1], "stored_blocks": int(bi.numel()), "kept": kept,
+                          "kept_blocks": {l: int(g.sum()) for l, g in zip(languages, grids)}}
     out_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "format": FORMAT,
@@ -231,6 +235,7 @@ def export_pathways(
         "tokenizer": None,
         "dropped": dropped,
         "dtype": dtype,
+        "checksums": checksums(tensors),
     }
     meta.update(dict(extra_meta or {}))
     save_tensors(out_dir / WEIGHTS_NAME, tensors, {"format": FORMAT, "format_version": FORMAT_VERSION})
@@ -305,6 +310,7 @@ class CompactModel:
                 path=path / META_NAME, hint="upgrade asr-pathways",
             )
         tensors, _ = load_tensors(path / WEIGHTS_NAME)
+        verify(path / WEIGHTS_NAME, meta, tensors)
         return cls(path, meta, tensors)
 
     @property
