@@ -241,6 +241,7 @@ class Corpus:
             allow_absolute_audio = os.environ.get(ALLOW_ABSOLUTE_AUDIO_ENV) == "1"
         self.allow_absolute_audio = allow_absolute_audio
         self._card: dict | None = None
+        self._cuts: dict[tuple[str, str], Any] = {}
 
     @property
     def languages(self) -> list[str]:
@@ -258,18 +259,21 @@ class Corpus:
         """
         from lhotse import CutSet, MonoCut
 
+        if (lang, split) in self._cuts:
+            return self._cuts[(lang, split)]
         p = manifest_path(self.path, lang, "cuts", split)
         if not p.is_file():
             raise InputError(f"no {split} cuts for language {lang!r}", path=p, expected=f"one of {self.languages}")
         try:
-            cuts = CutSet.from_file(p)
+            cuts = CutSet.from_file(p) or CutSet([])  # an empty manifest reads as None
         except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"cannot read the cuts manifest ({type(e).__name__}: {e})", path=p, expected="a manifest written by asr-pathways") from None
         for cut in cuts:
             if not isinstance(cut, MonoCut) or cut.recording is None or cut.has_features:
                 raise InputError(f"cut {cut.id!r} is not a single recording", path=p, expected="cuts of one recording each, without precomputed features")
             check_recording(cut.recording, self.path, p, self.allow_absolute_audio)
-        return cuts.with_recording_path_prefix(str(self.path.resolve()))
+        self._cuts[(lang, split)] = cuts.with_recording_path_prefix(str(self.path.resolve()))
+        return self._cuts[(lang, split)]
 
     def texts(self, split: str, languages: Sequence[str] | None = None) -> list[str]:
         """Normalised transcripts of ``split`` for ``languages`` (default: all), in manifest order."""
