@@ -234,9 +234,9 @@ class Corpus:
         from ..folders import check_complete
 
         self.path = Path(path)
+        check_complete(self.path, "corpus")
         if not (self.path / "manifests").is_dir():
             raise InputError("not a corpus folder (no manifests/)", path=self.path, expected="a folder made by `asr-pathways corpus synth` or an import")
-        check_complete(self.path, "corpus")
         if allow_absolute_audio is None:
             allow_absolute_audio = os.environ.get(ALLOW_ABSOLUTE_AUDIO_ENV) == "1"
         self.allow_absolute_audio = allow_absolute_audio
