@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # data_fixtures
 
 from asr_pathways.cli import main  # noqa: E402
+from asr_pathways.folders import LOCK_NAME  # noqa: E402
 
 TRAIN = ["--preset", "tiny", "--eval-split", "none", "--device", "cpu", "--max-duration", "4"]
 
@@ -87,10 +88,13 @@ def write_jsonl_gz(path: Path, items: list[dict]) -> None:
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every file under ``root``: relative path -> bytes (a link: its target)."""
+    """Every file under ``root``: relative path -> bytes (a link: its target). Lock files (whose
+    content is the last holder's PID and command) are left out."""
     out: dict[str, bytes | str] = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
+        if p.name == LOCK_NAME:
+            continue
         if p.is_symlink():
             out[rel] = "-> " + os.readlink(p)
         elif p.is_file():

@@ -21,10 +21,6 @@ from asr_pathways.folders import LOCK_NAME, MARKER_NAME
 SYNTH = ["--languages", "en", "--hours", "en=0.003", "--test-utts", "2", "--dev-utts", "2", "--seed", "1", "--jobs", "1", "--no-progress"]
 
 
-def _without_lock(tree: dict) -> dict:
-    return {k: v for k, v in tree.items() if Path(k).name != LOCK_NAME}
-
-
 def _two_language_dir(tmp_path: Path) -> tuple[Path, str]:
     audio, en = make_audio_dir(tmp_path, n=4)
     lines = []
@@ -59,7 +55,7 @@ def test_case3_killed_import_dir_is_refused_then_resumes_identically(tmp_path, c
     killed = tmp_path / "killed"
     assert (killed / "manifests" / "en").is_dir() and not (killed / "manifests" / "fr").exists()  # half a corpus
     _refused_until_rerun(capsys, killed, cmd(killed))
-    assert _without_lock(snapshot(killed)) == _without_lock(snapshot(tmp_path / "whole"))
+    assert snapshot(killed) == snapshot(tmp_path / "whole")
 
 
 def test_case3_killed_synth_is_refused_then_resumes_identically(tmp_path, capsys):
@@ -71,7 +67,7 @@ def test_case3_killed_synth_is_refused_then_resumes_identically(tmp_path, capsys
     assert (killed / "manifests" / "en" / "cuts_dev.jsonl.gz").is_file()
     assert not (killed / "manifests" / "en" / "cuts_train.jsonl.gz").exists()
     _refused_until_rerun(capsys, killed, cmd(killed))
-    assert _without_lock(snapshot(killed)) == _without_lock(snapshot(tmp_path / "whole"))
+    assert snapshot(killed) == snapshot(tmp_path / "whole")
 
 
 def test_case3_a_full_disk_leaves_a_refused_corpus_and_a_one_line_error(tmp_path, capsys, monkeypatch):
