@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     "masks": ("asr_pathways.sparsity.cli", "report on mask files: sparsity, overlap, plots", False),
     "bench": ("asr_pathways.bench.cli", "run the benchmark that reproduces the paper's tables", True),
     "export": ("asr_pathways.export.cli", "export a compact sparse model (all languages or one)", False),
+    "transcribe": ("asr_pathways.transcription", "transcribe audio files with a run, language sub-run, export or ONNX export", True),
     "demo": ("asr_pathways.demo", "the whole pipeline at a reduced size: corpus, dense model, pruning, report", True),
 }
 

@@ -5,6 +5,12 @@ the shared mask of a language-agnostic run, or densely. Writes per-utterance hyp
 (``hyps_<split>.jsonl``) and a per-language table (``wer_<split>.md`` + ``.json``).
 
     asr-pathways evaluate runs/dense --split test
+    asr-pathways evaluate models/fr-f16 --decoding beam        # an export folder (or EXPORT/onnx)
+
+The CLI takes any model folder :func:`asr_pathways.loading.open_model` opens (run, monolingual
+prune run, language sub-run, export, ONNX export); a language the model has no pathway for is an
+error naming the model's languages (exit status 2), never a silent dense decode. Evaluating an
+export also records the WER in its model card (``model.json`` and ``README.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from .io import atomic_write_json, atomic_write_text
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module,
+    model: nn.Module | None,
     tokenizer: Any,
     corpus: Any,
     languages: list[str],
@@ -37,14 +43,23 @@ def evaluate(
     device: torch.device | str = "cpu",
     bf16: bool = False,
     progress: bool = True,
+    decoding: str = "greedy",
+    beam: int = 4,
+    decoder_of: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-    """Greedy-decode ``split`` of every language; return per-language and average error rates."""
-    from .asr.decode import greedy_decode
+    """Decode ``split`` of every language (``decoding`` "greedy" or "beam" with ``beam``
+    hypotheses); return per-language and average error rates.
+
+    ``decoder_of(language)``, when given, replaces ``model``/``pathways``: it returns a
+    :class:`~asr_pathways.loading.Decoder` (any engine: torch, sparse kernels, ONNX).
+    """
+    from .asr.beam_search import decode_batch
     from .data.batches import eval_batches
     from .metrics import error_rates, macro_average
     from .runtime import bf16_supported
 
-    model.eval()
+    if model is not None:
+        model.eval()
     device = torch.device(device)
     per_lang: dict[str, dict[str, Any]] = {}
     hyps_out: list[dict[str, str]] = []
@@ -60,12 +75,16 @@ def evaluate(
             cuts = cuts.subset(first=min(max_utts, len(cuts)))
         name = pathway_of(lang) if pathway_of else None
         ctx = pathways.pathway(name) if (pathways is not None and name is not None) else contextlib.nullcontext()
+        decoder = decoder_of(lang) if decoder_of is not None else None
         refs: list[str] = []
         hyps: list[str] = []
         with ctx:
             for batch in eval_batches(cuts, tokenizer, lang, max_duration):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bf16_supported(device)):
-                    ids = greedy_decode(model, batch.features.to(device), batch.feature_lens.to(device))
+                if decoder is not None:
+                    ids = decoder.batch(batch.features, batch.feature_lens, decoding, beam)
+                else:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bf16_supported(device)):
+                        ids = decode_batch(model, batch.features.to(device), batch.feature_lens.to(device), decoding=decoding, beam=beam)
                 for cid, ref, seq in zip(batch.cut_ids, batch.texts, ids):
                     hyp = tokenizer.decode(seq)
                     refs.append(ref)
@@ -83,6 +102,7 @@ def evaluate(
         "average": macro_average(per_lang),
         "hyps": hyps_out,
         "decode_seconds": time.perf_counter() - t0,
+        "decoding": decoding if decoding == "greedy" else f"beam {beam}",
     }
 
 
@@ -99,10 +119,10 @@ def wer_table(result: dict[str, Any], title: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_evaluation(out: str | Path, result: dict[str, Any], title: str | None = None) -> dict[str, Path]:
-    """Write ``wer_<split>.json``, ``wer_<split>.md`` and ``hyps_<split>.jsonl`` atomically."""
+def write_evaluation(out: str | Path, result: dict[str, Any], title: str | None = None, tag: str = "") -> dict[str, Path]:
+    """Write ``wer_<split><tag>.json``, ``wer_<split><tag>.md`` and ``hyps_<split><tag>.jsonl`` atomically."""
     out = Path(out)
-    split = result["split"]
+    split = result["split"] + tag
     summary = {k: v for k, v in result.items() if k != "hyps"}
     paths = {
         "json": atomic_write_json(out / f"wer_{split}.json", summary),
@@ -139,31 +159,65 @@ def pathways_for_run(model: nn.Module, masks: dict[str, dict[str, torch.Tensor]]
 
 # ---------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run folder (runs/NAME) holding checkpoint.safetensors, config.yaml and tokenizer.model")
-    p.add_argument("--corpus", help="corpus folder (default: the one the run was trained on)")
+    p.add_argument("run", metavar="MODEL", help="model folder: a run (runs/NAME), a monolingual prune run or its language "
+                   "sub-run (RUN/lang/fr), an export (asr-pathways export) or its ONNX graphs (EXPORT/onnx)")
+    p.add_argument("--corpus", help="corpus folder (default: the one the model was trained on, from its run config or model card)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="which split to decode")
-    p.add_argument("--languages", help="comma-separated languages (default: the run's languages)")
+    p.add_argument("--languages", help="comma-separated languages (default: the model's languages); a language without "
+                   "a pathway in the model is an error")
     p.add_argument("--max-utts", type=int, default=None, help="decode at most this many utterances per language")
     p.add_argument("--max-duration", type=float, default=200.0, help="seconds of audio per decoding batch")
-    p.add_argument("--out", help="where to write the tables (default: the run folder)")
+    p.add_argument("--decoding", choices=["greedy", "beam"], default="greedy", help="greedy search, or modified beam search (one label per frame)")
+    p.add_argument("--beam", type=int, default=4, help="hypotheses kept by beam search")
+    p.add_argument("--engine", choices=["auto", "torch", "sparse", "onnx"], default="auto",
+                   help="torch: the model's own modules; sparse: block-sparse kernels; onnx: onnxruntime; "
+                        "auto: sparse for an export on the CPU, onnx for an ONNX folder, torch otherwise")
+    p.add_argument("--out", help="where to write the tables (default: the model folder)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The folder this command writes (and locks): ``--out``, else the model folder."""
+    return Path(args.out or args.run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .data.corpus import Corpus
-    from .runs import load_run
+    from .errors import InputError
+    from .loading import open_model
     from .runtime import pick_device
 
+    if args.beam < 1:
+        raise InputError(f"--beam must be at least 1, got {args.beam}", field="--beam")
     device = pick_device(args.device)
-    lr = load_run(args.run, device)
-    corpus = Corpus(args.corpus or lr.config.corpus)
-    languages = args.languages.split(",") if args.languages else lr.config.languages
-    pm, pathway_of = pathways_for_run(lr.model, lr.masks, languages)
+    source = open_model(args.run, device)
+    corpus_path = args.corpus or source.corpus
+    if not corpus_path:
+        raise InputError("this model does not say which corpus it was trained on", path=args.run, field="--corpus",
+                         expected="a corpus folder", hint="pass --corpus DIR")
+    corpus = Corpus(corpus_path)
+    if args.languages:
+        languages = args.languages.split(",")
+    else:
+        languages = source.languages if source.languages is not None else list(corpus.languages)
+    for lang in languages:  # every language first, so that an error comes before any decoding
+        source.check_language(lang)
+        if lang not in corpus.languages:
+            raise InputError(f"language {lang!r} is not in the corpus", path=corpus_path, field="--languages",
+                             expected="some of " + ", ".join(corpus.languages))
     result = evaluate(
-        lr.model, lr.tokenizer, corpus, languages, args.split, pathways=pm, pathway_of=pathway_of,
-        max_duration=args.max_duration, max_utts=args.max_utts, device=device,
+        None, source.tokenizer, corpus, languages, args.split, max_duration=args.max_duration, max_utts=args.max_utts,
+        device=device, decoding=args.decoding, beam=args.beam, decoder_of=lambda lang: source.decoder(lang, args.engine),
     )
-    paths = write_evaluation(args.out or args.run, result, title=f"{Path(args.run).name} — {args.split}")
-    print(wer_table(result, title=f"{Path(args.run).name} — {args.split}"))
+    result["engine"] = source.resolve_engine(args.engine)
+    name = Path(args.run).name
+    title = f"{name} — {args.split}" + ("" if args.decoding == "greedy" else f" (beam {args.beam})")
+    out = Path(args.out or args.run)
+    paths = write_evaluation(out, result, title=title, tag="" if args.decoding == "greedy" else f"_beam{args.beam}")
+    if source.kind in ("export", "onnx") and args.out is None:
+        from .export.card import record_evaluation
+
+        record_evaluation(source.path if source.kind == "export" else source.path.parent, result, str(corpus_path))
+    print(wer_table(result, title=title))
     print(f"per-utterance hypotheses: {paths['hyps']}")
     return 0

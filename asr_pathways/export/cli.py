@@ -11,6 +11,10 @@ RUN may be any run folder:
   there are several), or pass ``RUN/lang/fr`` itself;
 - a dense run (``asr-pathways train``, no masks): exported dense, as one pathway named ``dense``
   (useful as a baseline and for ONNX); ``--language`` is an error there, as no pathway exists.
+
+Every export carries a model card (:mod:`asr_pathways.export.card`): ``model.json["card"]`` and a
+``README.md`` with its languages, WER per language, method, sparsity per pathway and union, size
+and the commands that made it. ``asr-pathways transcribe`` and ``evaluate`` take the folder.
 """
 
 from __future__ import annotations
@@ -114,4 +118,22 @@ def run(args: argparse.Namespace) -> int:
 
         paths = export_onnx(CompactModel.load(args.out).model(pathways[0]), Path(args.out) / "onnx")
         print("ONNX graphs:", ", ".join(str(p) for p in paths.values()))
+    write_model_card(args.out, folder, loaded.config, paths if args.onnx else None)
     return 0
+
+
+def write_model_card(out: Path, folder: Path, run_config, onnx_paths: dict | None) -> None:
+    """model.json["card"] + README.md: languages, WER per language, method, sparsity, size, commands."""
+    import shlex
+    import sys
+
+    from .card import build_card, write_card
+    from .compact import CompactModel
+
+    command = "asr-pathways " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["export"] else ""
+    card = build_card(CompactModel.load(out), run_config, folder, command or f"asr-pathways export {folder} --out {out}")
+    if onnx_paths:
+        card["onnx"] = {"folder": "onnx", "pathway": card["pathways"][0],
+                        "bytes": {name: Path(p).stat().st_size for name, p in onnx_paths.items()}}
+    readme = write_card(out, card)
+    print(f"model card: {readme}")
