@@ -9,6 +9,7 @@ Layout of the tensor names:
 - ``opt/<param name>/<state key>`` (AdamW ``exp_avg``, ``exp_avg_sq``, ``step``)
 - ``mask/<pathway>/<param name>`` (bool)
 - ``rng/torch`` (uint8 CPU RNG state)
+- ``extra/<hook>/<key>`` (tensors of the trainer hooks' state, :mod:`asr_pathways.hooks`)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Checkpoint:
     optimizer: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     masks: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     rng_torch: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def save_checkpoint(
@@ -46,8 +48,9 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     masks: dict[str, dict[str, torch.Tensor]] | None = None,
     save_rng: bool = True,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write ``model`` (+ optimizer, masks, RNG) and ``meta`` to ``path`` atomically."""
+    """Write ``model`` (+ optimizer, masks, RNG, ``extra`` tensors) and ``meta`` to ``path`` atomically."""
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
     for name, t in model.state_dict().items():
@@ -61,6 +64,8 @@ def save_checkpoint(
     for pathway, mask in (masks or {}).items():
         for name, m in mask.items():
             tensors[f"mask/{pathway}/{name}"] = m.to(torch.bool)
+    for key, t in (extra or {}).items():
+        tensors[f"extra/{key}"] = t
     if save_rng:
         tensors["rng/torch"] = torch.get_rng_state()
     save_tensors(path, tensors, meta)
@@ -105,6 +110,8 @@ def load_checkpoint(path: str | Path, require_complete: bool = True) -> Checkpoi
         elif kind == "mask":
             pathway, _, pname = rest.partition("/")
             ck.masks.setdefault(pathway, {})[pname] = t.to(torch.bool)
+        elif kind == "extra":
+            ck.extra[rest] = t
         elif key == "rng/torch":
             ck.rng_torch = t
     return ck

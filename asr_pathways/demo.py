@@ -12,9 +12,9 @@
 The first line printed says what the demo does and does not measure: it shows the pipeline working
 end to end; it does not measure the paper's claims (one seed, a dense model far from converged).
 
-It is a small configuration (the ``demo`` profile) of the benchmark behind ``asr-pathways bench``
-(``benchmarks/paper.py``), so every run is cached by its command: a second ``make demo`` reuses
-them and only rewrites the report. ``--fresh`` deletes the cached corpus, model and runs first.
+It is a small configuration (the ``demo`` profile, ``bench/profiles/demo.yaml``) of the benchmark
+behind ``asr-pathways bench`` (:mod:`asr_pathways.bench`), so every run is cached by its identity: a
+second ``make demo`` reuses them and only rewrites the report. ``--fresh`` deletes the cached corpus, model and runs first.
 About 12 minutes on a 2-core CPU from scratch.
 """
 
@@ -87,10 +87,9 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .bench_cli import load_paper
+    from .bench import BenchOptions, load_profile, run_bench
 
-    paper = load_paper()
-    pr = paper.PROFILES["demo"]
+    pr = load_profile("demo")
     print(intro_line(pr), flush=True)
     out = Path(args.out)
     if args.fresh:
@@ -99,19 +98,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"removing {d}")
                 shutil.rmtree(d)
     t0 = time.perf_counter()
-    ns = argparse.Namespace(out=str(out), seeds=None, only=None, no_ablations=True, corpus=None, dense=None, corpus8=None,
-                            dense8=None, eval_utts=None, device=args.device, plan=False, progress=not args.quiet,
-                            benchmarks_md=False)
-    res = paper.run_profile(pr, ns, command="asr-pathways demo" + (" --fresh" if args.fresh else ""))
-    md = res["report_markdown"]
+    opts = BenchOptions(profile="demo", out=str(out), ablations=False, device=args.device, progress=not args.quiet)
+    res = run_bench(opts, profile=pr, command="asr-pathways demo" + (" --fresh" if args.fresh else ""))
     print()
-    keep, on = [], False
-    for line in md.splitlines():
-        if line.startswith("## "):
-            on = line.startswith(("## Table 1", "## Table 2", "## The paper's claims"))
-        if on and not line.startswith("!["):
-            keep.append(line)
-    print("\n".join(keep).rstrip())
+    print(res["report"].text("table1", "table2", "claims", images=False).rstrip())
     print()
     print("\n".join(summary_lines(res)))
     print(f"\ndemo finished in {(time.perf_counter() - t0) / 60:.1f} min; report: {Path(res['out']) / 'report.md'}")

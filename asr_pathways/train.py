@@ -6,116 +6,49 @@ the step (the ASR Pathways update ``θ ← θ − η Σ_l m_l ⊙ ∇L_l``); the
 that no coordinate outside the active masks moved. Checkpoints hold weights, optimizer, masks,
 data positions and RNG state, so a resumed run continues exactly as an uninterrupted one.
 
-Example (tiny, on a corpus made by ``asr-pathways corpus synth``)::
+Its dependencies are typed: a :class:`~asr_pathways.asr.tokenizer.Tokenizer`, a
+:class:`~asr_pathways.data.corpus.Corpus`, a :class:`TrainConfig`, optionally a
+:class:`~asr_pathways.sparsity.pathways.PathwayModel`, a learning-rate function (default
+``cfg.lr_at``) and :class:`~asr_pathways.hooks.TrainHook` objects, whose state rides in every
+checkpoint. Example (tiny, on a corpus made by ``asr-pathways corpus synth``)::
 
-    trainer = Trainer.create(TrainSetup(corpus="data/demo", out="runs/x", preset="tiny"))
-    trainer.train_until(trainer.cfg.steps)
+    preset = load_preset("tiny")
+    cfg = TrainConfig.from_dict(preset["train"] | {"steps": 10})
+    tok = tokenizer_for_corpus("data/demo", preset["tokenizer"]["vocab_size"])
+    corpus = Corpus("data/demo")
+    trainer = Trainer(build_model(preset["model"], tok.vocab_size), tok, corpus, corpus.languages, cfg, "runs/x")
+    trainer.train_until(cfg.steps)
+
+(``tests/test_train.py`` runs exactly this.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import resource
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, load_model_state, restore_optimizer, save_checkpoint
 from .errors import InputError
-from .io import atomic_write_text
+from .hooks import TrainHook
+from .metrics_log import MetricsLog
 from .runtime import DistInfo
+from .train_config import TrainConfig, parse_language_weights
+
+if TYPE_CHECKING:
+    from .asr.tokenizer import Tokenizer
+    from .data.corpus import Corpus
+    from .sparsity.pathways import PathwayModel
+
+__all__ = ["Trainer", "TrainConfig", "TrainHook", "NonFiniteError", "parse_language_weights"]
 
 MIXED_STATE = "*mixed*"  # key of the mixed-batch stream's state among the per-language data states
 
-
-@dataclass
-class TrainConfig:
-    """Optimisation and data settings (the ``train:`` section of a preset)."""
-
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
-    warmup_steps: int = 300
-    steps: int = 3000
-    max_duration: float = 64.0
-    grad_clip: float = 5.0
-    bf16: bool = True
-    spec_augment: bool = True
-    log_every: int = 25
-    checkpoint_every: int = 250
-    eval_every: int = 0
-    seed: int = 0
-    lr_schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
-    final_lr_ratio: float = 0.05
-    languages_per_step: int = 1  # monolingual batches per step; 0 = one batch for every language
-    language_weights: str = "auto"  # auto (hours^0.5) | uniform | hours | "en=2,fr=1"
-    betas: tuple[float, float] = (0.9, 0.98)
-    # "language": one monolingual batch per language of the step's plan (what pathway phases need);
-    # "mixed": one mixed-language batch per step, bucketed by duration and token count (dense only)
-    batching: str = "language"
-    feature_cache: bool = True  # fbank computed once per corpus split and memory-mapped (data/features.py)
-    # steps over which a pruned RNN-T loss moves from mostly-simple to mostly-pruned (model
-    # rnnt_loss: pruned; see asr/pruned_loss.py); 0 = no warm-up (fine-tuning a trained model)
-    loss_warmup_steps: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "train config", flags: dict[str, str] | None = None) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError(f"unknown keys {unknown}", path=source, field="train", expected=f"some of {sorted(known)}")
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        cfg = cls(**d)
-        cfg.validate(source, flags)
-        return cfg
-
-    def validate(self, source: str = "train config", flags: dict[str, str] | None = None) -> None:
-        """Raise :class:`InputError` for a value out of range; ``flags`` names the option a field came from."""
-        flags = flags or {}
-        for key, (lo, inclusive, hi) in _LIMITS.items():
-            v = getattr(self, key)
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            ok = ok and (v >= lo if inclusive else v > lo) and (hi is None or v <= hi)
-            if not ok:
-                bound = (">= " if inclusive else "> ") + f"{lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
-                raise InputError(f"{v!r} is out of range", path=None if key in flags else source,
-                                 field=flags.get(key, f"train.{key}"), expected=f"a number {bound}")
-        for key, choices in (("lr_schedule", ("cosine", "linear", "constant")), ("batching", ("language", "mixed"))):
-            if getattr(self, key) not in choices:
-                raise InputError(f"unknown value {getattr(self, key)!r}", path=None if key in flags else source,
-                                 field=flags.get(key, f"train.{key}"), expected=" or ".join(choices))
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate for optimizer step ``step`` (0-based)."""
-        if self.warmup_steps > 0 and step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        if self.lr_schedule == "constant":
-            return self.lr
-        span = max(1, self.steps - self.warmup_steps)
-        t = min(1.0, (step - self.warmup_steps) / span)
-        lo = self.lr * self.final_lr_ratio
-        if self.lr_schedule == "linear":
-            return lo + (self.lr - lo) * (1 - t)
-        if self.lr_schedule == "cosine":
-            return lo + (self.lr - lo) * 0.5 * (1 + math.cos(math.pi * t))
-        raise InputError(f"unknown lr_schedule {self.lr_schedule!r}", field="train.lr_schedule", expected="cosine, linear or constant")
-
-
-# numeric settings: (lower bound, bound allowed, upper bound or None)
-_LIMITS: dict[str, tuple[float, bool, float | None]] = {
-    "lr": (0, False, None), "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "steps": (0, True, None),
-    "max_duration": (0, False, None), "grad_clip": (0, True, None), "log_every": (1, True, None),
-    "checkpoint_every": (0, True, None), "eval_every": (0, True, None), "seed": (0, True, None),
-    "final_lr_ratio": (0, True, 1), "languages_per_step": (0, True, None), "loss_warmup_steps": (0, True, None),
-}
 MAX_NONFINITE_STEPS = 3  # consecutive steps with a non-finite loss or gradient norm before training stops
 
 
@@ -123,95 +56,32 @@ class NonFiniteError(InputError):
     """Training diverged: the loss or gradient norm stayed non-finite (the settings, usually the lr, are to blame)."""
 
 
-def parse_language_weights(spec: str, languages: list[str], hours: dict[str, float]) -> dict[str, float]:
-    """Sampling weights per language: ``auto`` (hours^0.5), ``uniform``, ``hours`` or ``en=2,fr=1``."""
-    if spec == "uniform":
-        w = {l: 1.0 for l in languages}
-    elif spec in ("auto", "hours"):
-        power = 0.5 if spec == "auto" else 1.0
-        w = {l: max(hours.get(l, 1.0), 1e-6) ** power for l in languages}
-    else:
-        w = {}
-        for item in spec.split(","):
-            if "=" not in item:
-                raise InputError(f"bad language weight {item!r}", field="language_weights", expected="LANG=WEIGHT pairs such as en=2,fr=1")
-            k, v = item.split("=", 1)
-            w[k.strip()] = float(v)
-        missing = [l for l in languages if l not in w]
-        if missing:
-            raise InputError(f"no weight for {missing}", field="language_weights", expected="a weight for every training language")
-    total = sum(w[l] for l in languages)
-    return {l: w[l] / total for l in languages}
-
-
-def build_model(model_section: dict[str, Any], vocab_size: int) -> nn.Module:
-    from .asr.model import ModelConfig, RNNTModel
-
-    return RNNTModel(ModelConfig.from_dict(dict(model_section)), vocab_size)
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; written to ``runs/NAME/config.yaml``."""
-
-    preset: str
-    model: dict[str, Any]
-    train: dict[str, Any]
-    tokenizer: dict[str, Any]
-    corpus: str
-    languages: list[str]
-    init: str | None = None
-    command: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def write_run_config(out: Path, rc: RunConfig) -> None:
-    import yaml
-
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(asdict(rc), sort_keys=False))
-
-
-def read_run_config(run: Path) -> RunConfig:
-    import yaml
-
-    p = Path(run) / "config.yaml"
-    if not p.is_file():
-        raise InputError("run config not found", path=p, expected="a run folder written by asr-pathways train or prune")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise InputError(f"not valid YAML ({str(e).splitlines()[0]})", path=p) from None
-    known = {f.name: f for f in fields(RunConfig)}
-    required = [n for n, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
-    if not isinstance(d, dict) or set(d) - set(known) or any(n not in d for n in required):
-        keys = sorted(d) if isinstance(d, dict) else type(d).__name__
-        raise InputError(f"not a run config (keys {keys})", path=p, expected=f"the keys {sorted(known)} (written by asr-pathways)")
-    return RunConfig(**d)
-
-
 class Trainer:
     """Owns model, optimizer, data streams, optional pathways, step counter and logs.
 
-    ``plan(step) -> list[str]`` gives the languages of one optimizer step (default: sample
-    ``languages_per_step`` languages by weight, deterministically from (seed, step)).
-    ``pathway_of(language) -> str | None`` names the mask a language's batch goes through
-    (None: dense forward).
+    ``plan(step) -> list[str]`` gives the languages of one optimizer step (default:
+    :func:`asr_pathways.data.batches.sample_languages`, ``languages_per_step`` languages drawn by
+    weight, deterministically from (seed, step)). ``pathway_of(language) -> str | None`` names the
+    mask a language's batch goes through (None: dense forward). ``lr(step)`` is the learning rate
+    of optimizer step ``step`` (default ``cfg.lr_at``).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        tokenizer: Any,
-        corpus: Any,
+        tokenizer: Tokenizer,
+        corpus: Corpus,
         languages: list[str],
         cfg: TrainConfig,
         out: str | Path,
         *,
+        lr: Callable[[int], float] | None = None,
         device: torch.device | None = None,
         dist_info: DistInfo | None = None,
-        pathways: Any | None = None,
+        pathways: PathwayModel | None = None,
         pathway_of: Callable[[str], str | None] | None = None,
         plan: Callable[[int], list[str]] | None = None,
+        hooks: Sequence[TrainHook] = (),
         progress: bool = True,
         desc: str = "train",
     ) -> None:
@@ -220,6 +90,8 @@ class Trainer:
         self.device = device or torch.device("cpu")
         self.dist = dist_info or DistInfo()
         self.cfg = cfg
+        self.lr_at = lr or cfg.lr_at
+        self.hooks: list[TrainHook] = list(hooks)
         self.out = Path(out)
         self.languages = list(languages)
         self.tokenizer = tokenizer
@@ -279,19 +151,9 @@ class Trainer:
         if cfg.bf16 and not self.bf16 and self.dist.is_main:
             print(f"note: this {self.device.type} has no native bf16 kernels; training in float32", flush=True)
         self.aug_generator = torch.Generator().manual_seed(cfg.seed * 31 + 17 + self.dist.rank)
-        self._tb = None
-        self._metrics_path = self.out / "metrics.jsonl"
+        self.log = MetricsLog(self.out, tensorboard=self.dist.is_main, world_size=self.dist.world_size)
         self.nonfinite: list[tuple[int, float, float]] = []  # (step, loss, grad norm) of consecutive skipped steps
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or restored
-        # objects with optional after_backward(trainer, lang), before_step(trainer, langs) and
-        # after_step(trainer, langs) methods; recipes use them to observe each language's update
-        self.hooks: list[Any] = []
-
-    def _call_hooks(self, name: str, *args: Any) -> None:
-        for h in self.hooks:
-            fn = getattr(h, name, None)
-            if fn is not None:
-                fn(self, *args)
 
     # ----------------------------------------------------------------------------------- set-up
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -304,28 +166,16 @@ class Trainer:
             {"params": decay, "weight_decay": self.cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=self.cfg.lr_at(0), betas=self.cfg.betas, eps=1e-8)
+        return torch.optim.AdamW(groups, lr=self.lr_at(0), betas=self.cfg.betas, eps=1e-8)
 
     def reset_optimizer(self) -> None:
         """Fresh AdamW moments (used after a lottery-ticket rewind)."""
         self.optimizer = self._make_optimizer()
 
     def _default_plan(self, step: int) -> list[str]:
-        k = self.cfg.languages_per_step
-        if k <= 0 or k >= len(self.languages):
-            return list(self.languages)
-        rng = np.random.default_rng([self.cfg.seed, step, 12345])
-        p = np.array([self.weights[l] for l in self.languages])
-        idx = rng.choice(len(self.languages), size=k, replace=False, p=p)
-        return [self.languages[i] for i in sorted(idx)]
+        from .data.batches import sample_languages
 
-    @property
-    def tb(self):
-        if self._tb is None and self.dist.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.out / "tensorboard"))
-        return self._tb
+        return sample_languages(self.languages, self.weights, self.cfg.languages_per_step, self.cfg.seed, step)
 
     # ------------------------------------------------------------------------------ one step
     def _pathway_ctx(self, lang: str):
@@ -348,7 +198,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         net = self.ddp if self.ddp is not None else self.model
         totals: dict[str, float] = {}
-        audio = 0.0
+        audio = loss_sum = 0.0
         for i, lang in enumerate(langs):
             batch = self.mixed.next() if self.mixed is not None else self.streams[lang].next()
             feats = batch.features.to(self.device)
@@ -362,16 +212,19 @@ class Trainer:
                 with self._pathway_ctx(lang), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                     out = net(feats, lens, batch.tokens.to(self.device), batch.token_lens.to(self.device), **self._loss_kwargs())
                 out["loss"].backward()
-            self._call_hooks("after_backward", lang)
+            for h in self.hooks:
+                h.after_backward(self, lang)
             for k, v in out.items():
                 if v is not None:
                     totals[f"{k}/{lang}"] = float(v.detach())
                     totals[k] = totals.get(k, 0.0) + float(v.detach())
             totals["tokens"] = totals.get("tokens", 0.0) + float(batch.token_lens.sum())
             totals["utterances"] = totals.get("utterances", 0.0) + len(batch.cut_ids)
+            loss_sum += float(out["loss"].detach()) * len(batch.cut_ids)  # the loss is a mean over the batch
             audio += float(batch.feature_lens.sum()) * 0.01
+        totals["loss_per_token"] = loss_sum / max(totals["tokens"], 1.0)
         for g in self.optimizer.param_groups:
-            g["lr"] = self.cfg.lr_at(self.step)
+            g["lr"] = self.lr_at(self.step)
         if self.cfg.grad_clip > 0:
             totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         else:
@@ -380,12 +233,14 @@ class Trainer:
             return self._skip_step(totals, audio)
         self.nonfinite = []
         active = [n for n in (self.pathway_of(l) for l in langs) if n is not None]
-        self._call_hooks("before_step", langs)
+        for h in self.hooks:
+            h.before_step(self, langs)
         if self.pathways is not None and active:
             self.pathways.step(self.optimizer, active=sorted(set(active)))
         else:
             self.optimizer.step()
-        self._call_hooks("after_step", langs)
+        for h in self.hooks:
+            h.after_step(self, langs)
         self.step += 1
         self.audio_seconds += audio * self.dist.world_size
         totals["audio_seconds"] = audio
@@ -429,9 +284,9 @@ class Trainer:
             return
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from .progress import progress_bar
 
-            bar = tqdm(total=target_step, initial=self.step, desc=desc or self.desc, unit="step", dynamic_ncols=True)
+            bar = progress_bar(total=target_step, initial=self.step, desc=desc or self.desc, unit="step")
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
         while self.step < target_step:
@@ -441,35 +296,16 @@ class Trainer:
             window.append(info)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{info.get('loss', math.nan):.3f}", lr=f"{info['lr']:.1e}")
+                bar.set_postfix({"loss/token": f"{info.get('loss_per_token', math.nan):.3f}", "lr": f"{info['lr']:.1e}"})
             if self.step % self.cfg.log_every == 0 or self.step == target_step:
-                self._log(window, time.perf_counter() - t_window)
+                if self.dist.is_main:
+                    self.log.write(self.step, window, time.perf_counter() - t_window)
                 window, t_window = [], time.perf_counter()
             if self.cfg.checkpoint_every > 0 and self.step % self.cfg.checkpoint_every == 0 and not self.nonfinite:
                 self.save()
         if bar is not None:
             bar.close()
         self.save()
-
-    def _log(self, window: list[dict[str, float]], seconds: float) -> None:
-        if not window or not self.dist.is_main:
-            return
-        keys = sorted({k for w in window for k in w})
-        row: dict[str, Any] = {"step": self.step}
-        for k in keys:
-            vals = [w[k] for w in window if k in w]
-            row[k] = sum(vals) if k in ("audio_seconds", "nonfinite_steps") else sum(vals) / len(vals)
-        row["audio_seconds_per_second"] = row.get("audio_seconds", 0.0) * self.dist.world_size / max(seconds, 1e-9)
-        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        row["time"] = time.time()
-        self._metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._metrics_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        if self.tb is not None:
-            for k, v in row.items():
-                if k not in ("step", "time") and isinstance(v, (int, float)):
-                    self.tb.add_scalar(k, v, self.step)
-            self.tb.flush()
 
     # ------------------------------------------------------------------------ checkpoints
     def masks_state(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -503,7 +339,15 @@ class Trainer:
                 f"the weights hold non-finite values at step {self.step} ({', '.join(bad[:3])}); the checkpoint was not written",
                 path=self.out, hint=f"Lower the learning rate (--lr, peak {self.cfg.lr:g}) and run again with --restart",
             )
+        hook_meta, hook_tensors = {}, {}
+        for h in self.hooks:
+            for k, v in h.state_dict().items():
+                if isinstance(v, torch.Tensor):
+                    hook_tensors[f"{h.name}/{k}"] = v
+                else:
+                    hook_meta.setdefault(h.name, {})[k] = v
         meta = {
+            "hooks": hook_meta,
             "step": self.step,
             "audio_seconds": self.audio_seconds,
             "train_seconds": self.train_seconds,
@@ -513,7 +357,8 @@ class Trainer:
             "recipe": self.recipe_state,
             "world_size": self.dist.world_size,
         }
-        save_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME, self.model, meta, self.optimizer, self.masks_state())
+        save_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME, self.model, meta, self.optimizer, self.masks_state(),
+                        extra=hook_tensors)
         if path is None:
             self.checkpoint_step = self.step
         if self.dist.enabled:
@@ -555,31 +400,13 @@ class Trainer:
 
             for name, m in ck.masks.items():
                 self.pathways.set_mask(name, MaskSet(m))
-        self._truncate_metrics()
+        for h in self.hooks:
+            state = dict(meta.get("hooks", {}).get(h.name, {}))
+            state |= {k.split("/", 1)[1]: v for k, v in ck.extra.items() if k.startswith(h.name + "/")}
+            h.load_state_dict(state)
+        if self.dist.is_main:
+            self.log.truncate(self.step)
         return ck
 
-    def _truncate_metrics(self) -> None:
-        """Drop log rows written after the checkpoint we resumed from (they will be redone)."""
-        if not self.dist.is_main or not self._metrics_path.is_file():
-            return
-        keep = []
-        for line in self._metrics_path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= self.step:
-                    keep.append(line)
-            except json.JSONDecodeError:
-                continue
-        atomic_write_text(self._metrics_path, "".join(l + "\n" for l in keep))
-
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
-
-
-def iter_metrics(run: str | Path) -> Iterator[dict[str, Any]]:
-    p = Path(run) / "metrics.jsonl"
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            if line.strip():
-                yield json.loads(line)
+        self.log.close()

@@ -78,7 +78,8 @@ def step_ratio(steps: int, warmup: int, seed: int) -> dict:
     import torch
 
     from asr_pathways.asr.model import ModelConfig, RNNTModel, load_preset
-    from asr_pathways.sparsity import PathwayModel, prunable_parameters, select_masks
+    from asr_pathways.asr.prunable import prunable_parameters
+    from asr_pathways.sparsity import PathwayModel, select_masks
 
     torch.manual_seed(seed)
     cfg = ModelConfig.from_dict(load_preset("small")["model"])

@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     walls["pathways"] = cli(["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
                              "--steps", str(2 * T), "--out", str(out / "pathways")])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
-    from asr_pathways.methods.common import PruneConfig, sparsity_levels
-    from asr_pathways.train import read_run_config
+    from asr_pathways.methods.config import PruneConfig
+    from asr_pathways.methods.schedule import sparsity_levels
+    from asr_pathways.runs import read_run_config
 
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)

@@ -98,7 +98,8 @@ class FixedShapeStream:
 
 
 def make_trainer(corpus, tokenizer, model_cfg: dict, train_cfg: dict, out: Path):
-    from asr_pathways.train import Trainer, TrainConfig, build_model
+    from asr_pathways.runs import build_model
+    from asr_pathways.train import Trainer, TrainConfig
 
     cfg = TrainConfig.from_dict(dict(train_cfg), source="train_speed")
     model = build_model(model_cfg, tokenizer.vocab_size)

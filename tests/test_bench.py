@@ -1,15 +1,16 @@
-"""`asr-pathways bench`: the tiny profile end to end, the plan, and the paired bootstrap."""
+"""`asr-pathways bench`: the tiny profile end to end, the plan, the report, and the paired bootstrap."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
+import math
 from pathlib import Path
 
 import pytest
 
+from asr_pathways.bench import BenchOptions, load_profile, run_bench
 from asr_pathways.cli import main
+from asr_pathways.errors import InputError
 from asr_pathways.report import paired_bootstrap, utterance_errors, word_errors
 
 
@@ -65,64 +66,95 @@ def test_bootstrap_pairs_only_common_utterances():
 
 
 # ------------------------------------------------------------------------------ plan
-def _paper():
-    from asr_pathways.bench_cli import load_paper
-
-    return load_paper()
-
-
-def test_small_profile_plan_fits_budget(capsys, tmp_path: Path):
-    paper = _paper()
-    pr = paper.PROFILES["small"]
-    ns = argparse.Namespace(out=str(tmp_path / "small"), seeds=None, only=None, no_ablations=False, corpus=None, dense=None,
-                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False, benchmarks_md=False)
-    res = paper.run_profile(pr, ns)
-    assert "s2/dyn-lap70" in res["plan"] and "s0/abl-dyn-candall" in res["plan"]
-    assert res["estimate"]["total_seconds"] / 60 <= pr.budget_minutes  # the arithmetic written in the profile's note
-    assert not (tmp_path / "small").exists()  # --plan runs nothing
-    demo = paper.PROFILES["demo"]
-    ns.out, ns.no_ablations = str(tmp_path / "demo"), True
-    d = paper.run_profile(demo, ns)
-    e = d["estimate"]
-    assert (e["total_seconds"] + e["dense_seconds"]) / 60 + 3 <= demo.budget_minutes  # + corpus synthesis (~2.5 min)
-
-
-def _tiny_planner(tmp_path: Path, **eight_changes):
+def _planner(tmp_path: Path, profile: str = "tiny", eight: dict | None = None, **opts):
     from dataclasses import replace
 
-    paper = _paper()
-    pr = paper.PROFILES["tiny"]
-    pr = replace(pr, eight=replace(pr.eight, **eight_changes))
-    ns = argparse.Namespace(out=str(tmp_path / "tiny"), seeds=None, only=None, no_ablations=False, corpus=None, dense=None,
-                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False)
-    planner = paper.Planner(paper.make_context(pr, ns))
-    planner.build()
-    return paper, planner
+    from asr_pathways.bench.plan import Planner, make_context
+
+    pr = load_profile(profile)
+    if eight:
+        pr = replace(pr, eight=replace(pr.eight, **eight))
+    opts.setdefault("out", str(tmp_path / profile))
+    planner = Planner(make_context(pr, BenchOptions(profile=profile, plan=True, **opts)))
+    return planner, planner.build()
+
+
+def test_profiles_ship_with_the_package():
+    from asr_pathways.bench.profiles import BENCH_PROFILES, PROFILE_DIR
+
+    assert {p.stem for p in PROFILE_DIR.glob("*.yaml")} == {*BENCH_PROFILES, "demo"}
+    for name in (*BENCH_PROFILES, "demo"):
+        pr = load_profile(name)
+        assert pr.name == name and 0 < pr.mid <= pr.target < 1 and 0 < pr.n < pr.T
+    with pytest.raises(InputError, match="tiny"):
+        load_profile("huge")
+
+
+def test_plan_counts_the_steps_of_every_schedule(tmp_path: Path):
+    """The planned batches of every pruning job equal the steps its own options give (built from its
+    command line as `prune` parses it, through the method's schedule), times the batches per step."""
+    import shlex
+
+    from asr_pathways.cli import build_parser
+    from asr_pathways.methods.config import PruneConfig
+    from asr_pathways.methods.schedule import build_schedule, sparsity_levels
+    from asr_pathways.options import from_args
+
+    for profile in ("small", "demo"):
+        planner, _ = _planner(tmp_path, profile)
+        checked = 0
+        for job in planner.jobs.values():
+            if job.kind != "prune":
+                continue
+            argv = [*job.argv, "--out", "x"]
+            cfg = from_args(PruneConfig, build_parser("prune").parse_args(shlex.split(shlex.join(argv))))
+            if cfg.method == "pathways":
+                steps = cfg.steps
+            else:
+                levels = sparsity_levels(cfg.start_sparsity(), cfg.target, cfg.prune_step, cfg.prune_step_mode)
+                steps = build_schedule(levels, cfg.round_steps, cfg.adaptation_steps()).total_steps
+            assert job.batches == steps * len(cfg.languages), (job.name, job.batches, steps)
+            checked += 1
+        assert checked >= (30 if profile == "small" else 4)
+
+
+def test_plan_is_printed_and_runs_nothing(tmp_path: Path, capsys):
+    res = run_bench(BenchOptions(profile="small", out=str(tmp_path / "small"), plan=True))
+    text = capsys.readouterr().out
+    assert text.strip() == res["plan"].strip() and "s2/dyn-lap70" in text and "s0/abl-dyn-candall" in text
+    assert "still to run: " in text and not (tmp_path / "small").exists()
 
 
 def test_fixed_folder_built_by_another_command_is_not_reused(tmp_path: Path):
     """A dense model trained for fewer steps than the profile asks must stop the run, not be reused."""
-    paper, planner = _tiny_planner(tmp_path)
+    from asr_pathways.bench.jobs import run_job
+    from asr_pathways.bench.run import plan_text
+
+    planner, _ = _planner(tmp_path)
     dense8 = planner.jobs["dense8"]
     dense8.folder.mkdir(parents=True)
     old = [a if a != str(planner.pr.eight.dense_steps) else "1" for a in dense8.argv]
-    (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*old, "--out", str(dense8.folder)]}))
+    (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*old, "--out", str(dense8.folder)], "identity": "0" * 16}))
     assert dense8.done and dense8.stale() == old
-    assert "STALE" in paper.plan_text(list(planner.jobs.values()), planner.pr, planner.ctx)
-    with pytest.raises(RuntimeError, match="--steps 1"):
-        paper.run_job(dense8)
+    assert "STALE" in plan_text(list(planner.jobs.values()), planner.pr, planner.ctx)
+    with pytest.raises(InputError, match="--steps 1"):
+        run_job(dense8)
+    (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*dense8.argv, "--out", str(dense8.folder)],
+                                                              "identity": dense8.identity}))
+    assert dense8.stale() is None and run_job(dense8)["argv"][0] == "train"  # the same command: reused
     (dense8.folder / "bench_job.json").write_text(json.dumps({"argv": [*dense8.argv, "--out", str(dense8.folder)]}))
-    assert dense8.stale() is None and paper.run_job(dense8)["argv"][0] == "train"  # the same command: reused
+    assert dense8.stale() is None  # recorded before identities: the same command is the same job
 
 
 def test_results_of_a_rebuilt_input_get_new_folders(tmp_path: Path):
-    """Runs that read a dense model the benchmark trains are keyed by the command that trains it."""
-    _, a = _tiny_planner(tmp_path)
-    _, b = _tiny_planner(tmp_path, dense_steps=a.pr.eight.dense_steps + 1)
+    """Runs that read a dense model the benchmark trains are keyed by the identity of the job that trains it."""
+    a, _ = _planner(tmp_path)
+    b, _ = _planner(tmp_path, eight={"dense_steps": a.pr.eight.dense_steps + 1})
     assert a.jobs["dense8"].folder == b.jobs["dense8"].folder  # the fixed folder
     for key in ("dense-eval8", "s0/lth-8lang", "s0/dyn-lap70-8lang"):
         assert a.jobs[key].folder != b.jobs[key].folder, key
     assert a.jobs["s0/imp"].folder == b.jobs["s0/imp"].folder  # the 4-language runs do not read it
+    assert a.jobs["s0/imp"].folder.name.endswith(a.jobs["s0/imp"].identity[:8])
 
 
 # ------------------------------------------------------------------------------ degenerate output
@@ -136,15 +168,11 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
     transcribe. The IMP comparison is not made (report, results.json, demo console); the multilingual one is."""
     from asr_pathways.demo import intro_line, summary_lines
 
-    paper = _paper()  # puts the repository on sys.path
-    from benchmarks.paper_report import build_report
+    from asr_pathways.bench.report import build_report
 
-    pr = paper.PROFILES["demo"]
-    ns = argparse.Namespace(out=str(tmp_path / "demo"), seeds=None, only=None, no_ablations=True, corpus=None, dense=None,
-                            corpus8=None, dense8=None, eval_utts=None, device=None, plan=True, progress=False)
-    ctx = paper.make_context(pr, ns)
-    planner = paper.Planner(ctx)
-    layout = planner.build()  # the jobs only: nothing runs, the hypotheses files are written by hand below
+    pr = load_profile("demo")
+    planner, layout = _planner(tmp_path, "demo", ablations=False)  # the jobs only: the hypotheses files are written by hand
+    ctx = planner.ctx
     langs, n = pr.languages, 20
     refs = {l: [f"{l} phrase numéro {i} avec le mot {i * 7 % 13}" for i in range(n)] for l in langs}
 
@@ -157,7 +185,10 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
     _write_hyps(planner.jobs["s0/adapt-imp35"].folder, [r for r in rows(good(4)) if r["language"] == "fr"])
     _write_hyps(planner.jobs["s0/pathways"].folder, rows(good(2)))
     _write_hyps(planner.jobs["s0/dyn-lth70"].folder, rows(good(5)))
-    res = build_report(planner, layout, {}, ctx, 0.0, "test")
+    res = build_report(planner, layout, {}, ctx, 0.0, "test", machine={"cpu": "test", "cores": 1, "torch": "-", "tcmalloc": False,
+                                                                       "date": "-"})
+    assert res["report"].ids()[:4] == ["header", "table1", "table2", "claims"]
+    assert res["report"].text("table1").startswith("## Table 1") and "![" not in res["report"].text("table1", images=False)
 
     md = (ctx.out / "report.md").read_text()
     claims = {c["title"]: c for c in res["claims"]}
@@ -191,9 +222,8 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
 
 
 def test_degenerate_note_names_the_worst_share():
-    _paper()
+    from asr_pathways.bench.results import degenerate_note
     from asr_pathways.metrics import hypothesis_diversity
-    from benchmarks.paper_report import degenerate_note
 
     fine = hypothesis_diversity([{"language": "fr", "hyp": f"phrase {i}"} for i in range(10)])
     collapsed = hypothesis_diversity([{"language": "fr", "hyp": "è" if i else "le"} for i in range(10)])
@@ -236,8 +266,11 @@ def test_tiny_writes_report_plots_and_tables(tiny_bench: Path):
     assert cost["ASR Pathways (LTH-70%)"]["language_specific_pruning_rounds"][0] > 0
     claims = {c["title"]: c for c in res["claims"]}
     assert any(t.startswith("adaptive (IMP-50%)") for t in claims) and any(t.startswith("Dynamic (LTH-50%)") for t in claims)
-    for c in claims.values():
-        assert c["ci"][0] <= c["relative"] + 1e-12 or c["relative"] != c["relative"]
+    for c in claims.values():  # a comparison is made (finite, inside its CI) or flagged as degenerate with its reason
+        if c["degenerate"]:
+            assert c["degenerate_note"]["message"].endswith("not compared")
+        else:
+            assert math.isfinite(c["relative"]) and c["ci"][0] - 1e-12 <= c["relative"] <= c["ci"][1] + 1e-12, c["title"]
     pngs = ["plots/wer_table1.png", "plots/wer_table2.png", "plots/wer_table2_8lang.png", "plots/cost.png", "plots/mask_changes.png",
             "plots/masks-pathways/sparsity_per_layer.png", "plots/masks-pathways/overlap_iou.png"]
     for p in pngs:
@@ -246,11 +279,30 @@ def test_tiny_writes_report_plots_and_tables(tiny_bench: Path):
         assert f"({p})" in md, p
 
 
-def test_tiny_rerun_reuses_every_run(tiny_bench: Path):
+def test_tiny_planned_batches_are_the_runs_batches(tiny_bench: Path):
+    """The plan's arithmetic counts what the runs did: planned batches = cost.json's language batches."""
+    jobs = json.loads((tiny_bench / "jobs.json").read_text())
+    planner, _ = _planner(tiny_bench.parent, out=str(tiny_bench))
+    checked = 0
+    for key, job in planner.jobs.items():
+        assert jobs[key]["identity"] == job.identity and jobs[key]["folder"] == str(job.folder)
+        if job.kind == "prune":
+            cost = json.loads((job.folder / "cost.json").read_text())
+            assert cost["own"]["language_batches"] == job.batches, key
+            checked += 1
+    assert checked > 20
+
+
+def test_tiny_rerun_reuses_every_run(tiny_bench: Path, monkeypatch: pytest.MonkeyPatch):
+    import asr_pathways.bench.jobs as jobs
+
     before = sorted(p.name for p in (tiny_bench / "runs" / "s0").iterdir())
     stamps = {p: p.stat().st_mtime for p in (tiny_bench / "runs" / "s0").glob("*/cost.json")}
-    t0 = time.perf_counter()
+
+    def refuse(argv):
+        raise AssertionError(f"a finished job ran again: {argv}")
+
+    monkeypatch.setattr(jobs, "invoke", refuse)
     assert main(["bench", "--profile", "tiny", "--out", str(tiny_bench)]) == 0
-    assert time.perf_counter() - t0 < 60
     assert sorted(p.name for p in (tiny_bench / "runs" / "s0").iterdir()) == before
     assert all(p.stat().st_mtime == m for p, m in stamps.items())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asr_pathways.asr.tokenizer import tokenizer_for_corpus
-from asr_pathways.data.batches import LanguageStream, MultilingualBatches, compute_fbank, eval_batches
+from asr_pathways.data.batches import LanguageStream, compute_fbank, eval_batches, sample_languages
 from asr_pathways.data.corpus import Corpus
 from asr_pathways.data.synth import SynthConfig, build_corpus
 
@@ -54,28 +54,30 @@ def test_stream_batches(corpus):
 
 def test_resume_exact(corpus):
     c, tok = corpus
-    mk = lambda: MultilingualBatches(
-        {l: LanguageStream(c.cuts(l, "train"), tok, l, max_duration=10.0, seed=5) for l in c.languages}, {"en": 2, "it": 1}, seed=7
-    )
+    mk = lambda: {l: LanguageStream(c.cuts(l, "train"), tok, l, max_duration=10.0, seed=5) for l in c.languages}  # noqa: E731
+    weights = {"en": 2 / 3, "it": 1 / 3}
     a = mk()
-    for _ in range(9):
-        a.streams[a.draw_language()].next_indices()
-    state = a.state_dict()
-    want = [a.next().cut_ids for _ in range(4)] + [a.next_for("it").cut_ids]
+    for step in range(9):
+        for lang in sample_languages(c.languages, weights, 1, seed=7, step=step):
+            a[lang].next_indices()
+    state = {l: s.state_dict() for l, s in a.items()}
+    want = [a[l].next().cut_ids for step in range(9, 13) for l in sample_languages(c.languages, weights, 1, seed=7, step=step)]
     b = mk()
-    b.load_state_dict(state)
-    got = [b.next().cut_ids for _ in range(4)] + [b.next_for("it").cut_ids]
+    for l, st in state.items():
+        b[l].load_state_dict(st)
+    got = [b[l].next().cut_ids for step in range(9, 13) for l in sample_languages(c.languages, weights, 1, seed=7, step=step)]
     assert got == want
-    # the same seed from scratch gives the same sequence; another seed a different one
+    # the same seed from scratch gives the same sequence
     x, y = mk(), mk()
-    assert [x.next().cut_ids for _ in range(3)] == [y.next().cut_ids for _ in range(3)]
+    assert [x["en"].next().cut_ids for _ in range(3)] == [y["en"].next().cut_ids for _ in range(3)]
 
 
 def test_weights_respected(corpus):
-    c, tok = corpus
-    m = MultilingualBatches({l: LanguageStream(c.cuts(l, "train"), tok, l, 10.0) for l in c.languages}, {"en": 3, "it": 1}, seed=0)
-    counts = Counter(m.draw_language() for _ in range(4000))
+    c, _ = corpus
+    counts = Counter(l for step in range(4000) for l in sample_languages(sorted(c.languages), {"en": 0.75, "it": 0.25}, 1, 0, step))
     assert abs(counts["en"] / 4000 - 0.75) < 0.03
+    assert [sample_languages(["en", "it"], {"en": 0.75, "it": 0.25}, 1, 0, s) for s in range(20)] != \
+        [sample_languages(["en", "it"], {"en": 0.75, "it": 0.25}, 1, 1, s) for s in range(20)]  # another seed, other draws
 
 
 def test_eval_batches_cover_every_cut_once(corpus):

@@ -124,7 +124,7 @@ def test_state_round_trip(tmp_path):
 
 def test_scores_option_is_checked():
     from asr_pathways.errors import InputError
-    from asr_pathways.methods.common import PruneConfig
+    from asr_pathways.methods.config import PruneConfig
 
     base = dict(source="runs/dense", out="runs/x", languages=["en", "fr"])
     assert PruneConfig(method="dynamic", masks_from="r", **base).default_scores() == "own-updates"

@@ -6,14 +6,10 @@ import pytest
 import torch
 
 from asr_pathways.errors import InputError
-from asr_pathways.methods.common import (
-    PruneConfig,
-    build_schedule,
-    candidate_sets,
-    find_level_mask,
-    level_name,
-    sparsity_levels,
-)
+from asr_pathways.methods.config import PruneConfig
+from asr_pathways.methods.phase import candidate_sets
+from asr_pathways.methods.records import find_level_mask, level_name
+from asr_pathways.methods.schedule import build_schedule, sparsity_levels
 from asr_pathways.sparsity.masks import MaskSet
 
 
@@ -103,15 +99,16 @@ def test_level_files(tmp_path):
 
 
 def test_phase_learning_rate_options():
-    from asr_pathways.methods.common import phase_train_config
+    from asr_pathways.methods.lr import phase_train_config
 
     base = {"lr": 1.0, "warmup_steps": 50, "steps": 1000, "seed": 3, "max_duration": 20.0}
-    tc = phase_train_config(base, _cfg(lr=0.5, warmup_steps=2, lr_schedule="constant", lr_schedule_scope="phase", round_steps=10), total_steps=30)
+    tc, lr = phase_train_config(base, _cfg(lr=0.5, warmup_steps=2, lr_schedule="constant", lr_schedule_scope="phase", round_steps=10),
+                                total_steps=30)
     assert tc.steps == 30 and tc.seed == 0 and tc.languages_per_step == 1
-    assert tc.lr_at(0) == pytest.approx(0.25) and tc.lr_at(25) == pytest.approx(0.5)  # warm-up once, then constant
-    per_round = phase_train_config(base, _cfg(lr_schedule="linear", warmup_steps=0, round_steps=10), 30, prune_steps=[10, 20])
-    assert [per_round.lr_at(s) for s in (0, 10, 20)] == [pytest.approx(0.5)] * 3  # restarts at every prune
-    assert per_round.lr_at(9) < per_round.lr_at(10)
-    assert phase_train_config(base, _cfg(), 30).lr == pytest.approx(0.5)  # default peak: the source's × --lr-factor 0.5
-    multi = phase_train_config(base, _cfg(method="lap", languages_per_step=0, max_duration=4.0), 10)
+    assert lr(0) == pytest.approx(0.25) and lr(25) == pytest.approx(0.5)  # warm-up once, then constant
+    _, per_round = phase_train_config(base, _cfg(lr_schedule="linear", warmup_steps=0, round_steps=10), 30, prune_steps=[10, 20])
+    assert [per_round(s) for s in (0, 10, 20)] == [pytest.approx(0.5)] * 3  # restarts at every prune
+    assert per_round(9) < per_round(10)
+    assert phase_train_config(base, _cfg(), 30)[0].lr == pytest.approx(0.5)  # default peak: the source's × --lr-factor 0.5
+    multi, _ = phase_train_config(base, _cfg(method="lap", languages_per_step=0, max_duration=4.0), 10)
     assert multi.languages_per_step == 0 and multi.max_duration == 4.0

@@ -21,16 +21,11 @@ from asr_pathways.checkpoint import load_checkpoint
 from asr_pathways.cli import build_parser, main
 from asr_pathways.errors import InputError
 from asr_pathways.methods import imp
-from asr_pathways.methods.cli import config_from_args
-from asr_pathways.methods.common import (
-    PhaseTrainConfig,
-    PruneConfig,
-    SourceRun,
-    auto_warmup,
-    carry_optimizer_state,
-    command_line,
-    phase_train_config,
-)
+from asr_pathways.methods.cli import command_line, config_from_args
+from asr_pathways.methods.config import PruneConfig
+from asr_pathways.methods.lr import SpanSchedule, auto_warmup
+from asr_pathways.methods.lr import phase_train_config as _phase_train_config
+from asr_pathways.methods.phase import SourceRun, carry_optimizer_state
 
 BASE = {"lr": 2e-3, "warmup_steps": 200, "steps": 1500, "final_lr_ratio": 0.05, "max_duration": 16.0, "betas": [0.9, 0.98]}
 
@@ -39,7 +34,12 @@ def _cfg(**kw) -> PruneConfig:
     return PruneConfig(**(dict(method="imp", source="runs/dense", out="runs/x", languages=["en"]) | kw))
 
 
-def _lrs(tc: PhaseTrainConfig, steps: int | None = None) -> list[float]:
+def phase_train_config(*a, **kw) -> SpanSchedule:
+    """The learning-rate function of a phase (its training config: ``_phase_train_config(...)[0]``)."""
+    return _phase_train_config(*a, **kw)[1]
+
+
+def _lrs(tc: SpanSchedule, steps: int | None = None) -> list[float]:
     return [tc.lr_at(s) for s in range(tc.steps if steps is None else steps)]
 
 
@@ -47,7 +47,7 @@ def _lrs(tc: PhaseTrainConfig, steps: int | None = None) -> list[float]:
 def test_default_phase_schedule_warms_up_then_decays_to_the_final_ratio():
     tc = phase_train_config(BASE, _cfg(lr_schedule_scope="phase"), total_steps=120)
     peak, lo = 1e-3, 0.05 * 1e-3  # default peak: the dense run's × 0.5; final: the dense run's ratio
-    assert tc.lr == pytest.approx(peak) and tc.lr_schedule == "cosine"
+    assert tc.lr == pytest.approx(peak) and tc.schedule == "cosine"
     w = auto_warmup(120, 0.98)
     assert w == 12  # a tenth of the phase
     lrs = _lrs(tc)
@@ -102,7 +102,7 @@ def test_round_scope_without_prunes_is_one_span():
     assert tc.spans() == [{"start": 0, "steps": 100, "warmup_steps": 10}]
     assert tc.lr_at(99) == pytest.approx(0.05e-3) and tc.lr_at(30) > tc.lr_at(60)
     # adaptive from the middle level: rounds of T with adaptations inside; the schedule restarts only at prunes
-    from asr_pathways.methods.common import build_schedule
+    from asr_pathways.methods.schedule import build_schedule
 
     s = build_schedule([0.5, 0.7], 20, [5, 15])
     tc = phase_train_config(BASE, _cfg(method="adaptive", masks_from="r", round_steps=20), s.total_steps,
@@ -146,7 +146,7 @@ def test_command_line_round_trips_the_schedule_options():
     cfg = _parse(argv)
     assert (cfg.lr_factor, cfg.lr_schedule, cfg.lr_schedule_scope, cfg.warmup_steps, cfg.final_lr_ratio, cfg.optimizer_state) == (
         0.25, "linear", "phase", 7, 0.1, "carry")
-    rebuilt = command_line(None, cfg)  # the command recorded in prune.json when argv is not the process's
+    rebuilt = command_line(cfg)  # the command recorded in prune.json
     for flag in ("--lr-factor 0.25", "--lr-schedule linear", "--lr-schedule-scope phase", "--warmup-steps 7",
                  "--final-lr-ratio 0.1", "--optimizer-state carry"):
         assert flag in rebuilt
@@ -155,8 +155,8 @@ def test_command_line_round_trips_the_schedule_options():
     defaults = _parse(argv[:9])
     assert (defaults.lr, defaults.lr_factor, defaults.lr_schedule, defaults.lr_schedule_scope, defaults.warmup_steps,
             defaults.final_lr_ratio, defaults.optimizer_state) == (None, 0.5, "cosine", "round", None, None, "fresh")
-    assert "--lr" not in command_line(None, defaults)  # defaults are not spelled out
-    assert _parse(shlex.split(command_line(None, defaults))[1:]).defining() == defaults.defining()
+    assert "--lr" not in command_line(defaults)  # defaults are not spelled out
+    assert _parse(shlex.split(command_line(defaults))[1:]).defining() == defaults.defining()
 
 
 def test_carry_needs_optimizer_state():
@@ -257,9 +257,9 @@ def test_optimizer_state_fresh_or_carried(dense: Path):
     src = load_checkpoint(dense)
     assert src.optimizer
     assert main([*cmd, "--out", str(dense.parent / "fresh")]) == 0
-    assert load_checkpoint(dense.parent / "fresh" / "lang" / "en").optimizer == {}  # no moments before the first step
+    assert load_checkpoint(dense.parent / "fresh" / "lang" / "en", require_complete=False).optimizer == {}  # no moments before the first step
     assert main([*cmd, "--out", str(dense.parent / "carry"), "--optimizer-state", "carry", "--weight-decay", "0.5"]) == 0
-    ck = load_checkpoint(dense.parent / "carry" / "lang" / "en")
+    ck = load_checkpoint(dense.parent / "carry" / "lang" / "en", require_complete=False)  # stopped: still in progress
     assert ck.optimizer.keys() == src.optimizer.keys()
     for name, st in src.optimizer.items():
         for k, v in st.items():
@@ -270,8 +270,8 @@ def test_optimizer_state_fresh_or_carried(dense: Path):
 
 def test_phase_after_a_mixed_batch_dense_run_uses_monolingual_batches_of_a_language_share():
     base = dict(BASE) | {"batching": "mixed", "max_duration": 64.0, "loss_warmup_steps": 300}
-    tc = phase_train_config(base, _cfg(), total_steps=40, source_languages=4)
+    tc = _phase_train_config(base, _cfg(), total_steps=40, source_languages=4)[0]
     assert tc.batching == "language" and tc.max_duration == 16.0 and tc.loss_warmup_steps == 0
-    assert phase_train_config(base, _cfg(max_duration=30.0), total_steps=40, source_languages=4).max_duration == 30.0
+    assert _phase_train_config(base, _cfg(max_duration=30.0), total_steps=40, source_languages=4)[0].max_duration == 30.0
     # a language-batched source keeps its batch size
-    assert phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40, source_languages=4).max_duration == 20.0
+    assert _phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40, source_languages=4)[0].max_duration == 20.0

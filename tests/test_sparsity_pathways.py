@@ -255,9 +255,16 @@ def test_plain_step_would_move_frozen_coordinates():
 
 
 def test_builtin_model_defaults():
+    """The speech model's prunable weights (asr.prunable) are the engine's defaults less its front-end,
+    CTC head and the pruned loss's joiner, which the engine knows nothing about."""
+    from asr_pathways.asr.prunable import prunable_parameters as speech_prunable
+
     model_mod = pytest.importorskip("asr_pathways.asr.model")
     cfg = model_mod.ModelConfig.from_dict(model_mod.load_preset("small")["model"])
-    names = list(prunable_parameters(model_mod.RNNTModel(cfg, 64)))
+    model = model_mod.RNNTModel(cfg, 64)
+    names = list(speech_prunable(model))
+    engine = list(prunable_parameters(model))
+    assert set(names) < set(engine) and any("subsampling" in n for n in engine) and any(n.startswith("ctc_head") for n in engine)
     assert names and all(p.startswith(("encoder.", "predictor.", "joiner.")) for p in names)
     assert not any(("subsampling" in n) or ("embedding" in n) or ("norm" in n) or n.startswith("ctc_head") for n in names)
     assert any(n.endswith("in_proj_weight") for n in names) and any(n.endswith("out_proj.weight") for n in names)

@@ -17,7 +17,8 @@ from asr_pathways.asr.tokenizer import tokenizer_for_corpus
 from asr_pathways.checkpoint import load_checkpoint, save_checkpoint
 from asr_pathways.data.corpus import Corpus
 from asr_pathways.runtime import seed_everything
-from asr_pathways.train import TrainConfig, Trainer, build_model, parse_language_weights
+from asr_pathways.runs import build_model
+from asr_pathways.train import TrainConfig, Trainer, parse_language_weights
 
 
 def make_trainer(corpus_dir: Path, out: Path, steps: int = 12, **overrides) -> Trainer:
@@ -129,7 +130,8 @@ from asr_pathways.asr.model import load_preset
 from asr_pathways.asr.tokenizer import tokenizer_for_corpus
 from asr_pathways.data.corpus import Corpus
 from asr_pathways.runtime import init_distributed, seed_everything, shutdown_distributed
-from asr_pathways.train import TrainConfig, Trainer, build_model
+from asr_pathways.runs import build_model
+from asr_pathways.train import TrainConfig, Trainer
 
 corpus_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
 info = init_distributed(torch.device("cpu"))

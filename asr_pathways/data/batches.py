@@ -19,7 +19,6 @@ one is given.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import random
 from dataclasses import dataclass, field
@@ -208,49 +207,23 @@ class LanguageStream:
         self.position = int(state["position"])
 
 
-class MultilingualBatches:
-    """Draws a language per step by weight (from (seed, step)) and returns that stream's next batch."""
+def sample_languages(languages: Sequence[str], weights: Mapping[str, float], k: int, seed: int, step: int) -> list[str]:
+    """The languages of optimizer step ``step``: all of them (``k <= 0`` or ``k >= len``), else ``k``
+    drawn without replacement by ``weights``, deterministically from ``(seed, step)`` (so a resumed
+    run draws the same ones), in the order of ``languages``.
 
-    def __init__(self, streams: Mapping[str, LanguageStream] | Sequence[LanguageStream], weights: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        if not isinstance(streams, Mapping):
-            streams = {s.language: s for s in streams}
-        self.streams = dict(streams)
-        self.languages = sorted(self.streams)
-        w = [float((weights or {}).get(l, 1.0)) for l in self.languages]
-        if any(x < 0 for x in w) or sum(w) <= 0:
-            raise ValueError(f"weights must be non-negative with a positive sum, got {dict(zip(self.languages, w))}")
-        total = sum(w)
-        self.weights = {l: x / total for l, x in zip(self.languages, w)}
-        self._cum = list(np.cumsum([self.weights[l] for l in self.languages]))
-        self.seed = int(seed)
-        self.step = 0
-
-    def draw_language(self) -> str:
-        """The language of the next batch (advances the step counter)."""
-        u = random.Random(f"{self.seed}|mix|{self.step}").random()
-        self.step += 1
-        return self.languages[min(bisect.bisect_right(self._cum, u), len(self.languages) - 1)]
-
-    def next(self) -> Batch:
-        return self.streams[self.draw_language()].next()
-
-    __next__ = next
-
-    def __iter__(self) -> Iterator[Batch]:
-        return self
-
-    def next_for(self, lang: str) -> Batch:
-        """The next batch of ``lang`` (does not advance the language draw)."""
-        return self.streams[lang].next()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "step": self.step, "streams": {l: s.state_dict() for l, s in self.streams.items()}}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.seed = int(state.get("seed", self.seed))
-        self.step = int(state["step"])
-        for l, s in state["streams"].items():
-            self.streams[l].load_state_dict(s)
+    >>> sample_languages(["en", "fr", "it"], {"en": 0.5, "fr": 0.3, "it": 0.2}, 0, seed=0, step=4)
+    ['en', 'fr', 'it']
+    >>> a = sample_languages(["en", "fr", "it"], {"en": 0.5, "fr": 0.3, "it": 0.2}, 2, seed=0, step=4)
+    >>> len(a), a == sample_languages(["en", "fr", "it"], {"en": 0.5, "fr": 0.3, "it": 0.2}, 2, seed=0, step=4)
+    (2, True)
+    """
+    if k <= 0 or k >= len(languages):
+        return list(languages)
+    rng = np.random.default_rng([seed, step, 12345])
+    p = np.array([weights[l] for l in languages])
+    idx = rng.choice(len(languages), size=k, replace=False, p=p)
+    return [languages[i] for i in sorted(idx)]
 
 
 class MixedStream:

@@ -14,7 +14,7 @@ def _langs(s: str) -> list[str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from ..options import HelpFormatter as fmt  # each default shown once
 
     s = sub.add_parser("synth", help="synthesise a multilingual corpus with espeak-ng", formatter_class=fmt,
                        description="Synthesise an MLS-shaped corpus with the espeak-ng program. Deterministic from --seed; "

@@ -1,4 +1,4 @@
-"""Adaptive masking, monolingual (the paper's contribution; METHOD.md).
+"""Adaptive masking, monolingual (the paper's contribution; docs/method.md).
 
 One mask per language, initialised from an IMP or LTH mask (``--masks-from RUN --init-sparsity s``,
 e.g. 0.5 or the target 0.7), trained on that language alone. One round of T steps at sparsity s:
@@ -22,37 +22,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import Event, Phase, Pipeline, PruneConfig, Schedule, build_schedule, run_monolingual, sparsity_levels
+from .config import PruneConfig
+from .job import PruneJob
+from .schedule import Schedule, build_schedule, sparsity_levels
 
 
 def schedule(cfg: PruneConfig) -> Schedule:
+    """Rounds of T steps from the start level: adaptations at n, a prune at the end of every round but the last."""
     levels = sparsity_levels(cfg.start_sparsity(), cfg.target, cfg.prune_step, cfg.prune_step_mode)
     return build_schedule(levels, cfg.round_steps, cfg.adaptation_steps(), finalize=cfg.zero_trainable)
 
 
-def on_event(phase: Phase, ev: Event) -> None:
-    """Adapt and prune every pathway of the phase from its candidate set.
-
-    The candidate sets come from the masks as they were before the event, for every pathway at
-    once (the order of languages does not matter). With one pathway ``own+residual`` = all of P.
-    Each pathway is scored on its own weights (``--scores``: θ, or θ_ref + Δ_l; :mod:`.scores`).
-    """
-    cfg = phase.cfg
-    if ev.kind == "init":
-        phase.apply(ev, phase.pipe.initial_masks(phase.pathway_names, phase.weights(), ev.sparsity))
-    elif ev.kind == "adapt":
-        cands = phase.candidates(cfg.candidates)
-        phase.apply(ev, {n: phase.select(ev.sparsity, cands[n], pathway=n) for n in phase.pathway_names})
-    elif ev.kind == "prune":
-        cands = phase.candidates(cfg.candidates if cfg.prune_candidates == "same" else "own")
-        phase.apply(ev, {n: phase.select(ev.sparsity, cands[n], pathway=n) for n in phase.pathway_names})
-    elif ev.kind == "finalize":  # zero_trainable: end exactly sparse
-        cands = phase.candidates(cfg.candidates)
-        phase.apply(ev, {n: phase.select(ev.sparsity, cands[n], pathway=n) for n in phase.pathway_names})
-    else:
-        raise ValueError(f"adaptive masking has no {ev.kind!r} events")
-
-
-def run(cfg: PruneConfig, restart: bool = False) -> Path:
-    pipe = Pipeline(cfg, restart)
-    return run_monolingual(pipe, schedule(cfg), on_event)
+def run(cfg: PruneConfig) -> Path:
+    job = PruneJob(cfg)
+    if job.complete:
+        return job.already_complete()
+    cfg = job.cfg
+    for lang in cfg.languages:  # one phase per language; with one pathway, own+residual is all of P
+        phase = job.phase(f"lang/{lang}", [lang], [lang], lambda l: l, schedule(cfg))
+        for ev in phase.pending():
+            phase.train_until(ev.step)
+            if ev.kind == "init":
+                new = job.initial_masks(phase, ev.sparsity)
+            elif ev.kind in ("adapt", "finalize"):  # re-select at the same sparsity (finalize: zero_trainable ends sparse)
+                candidates = phase.candidates(cfg.candidates)
+                new = {lang: phase.select(ev.sparsity, candidates[lang], pathway=lang)}
+            elif ev.kind == "prune":
+                candidates = phase.candidates(cfg.candidates if cfg.prune_candidates == "same" else "own")
+                new = {lang: phase.select(ev.sparsity, candidates[lang], pathway=lang)}
+            else:
+                raise ValueError(f"adaptive masking has no {ev.kind!r} events")
+            phase.end_event(ev, new)
+        phase.finish()
+        job.phase_trained(phase)
+    return job.finish()

@@ -16,7 +16,7 @@ ranked by their norm on each language's own scores (``--scores``, :mod:`.scores`
   every update since then that language l's gradients caused (its share ``|g_l| / Σ_k |g_k|`` of
   each coordinate's update). Masks that start equal (one LAP mask copied to every language) become
   language-specific at the first adaptation: "adapt and prune each language's mask with its own
-  monolingual data" (METHOD.md).
+  monolingual data" (docs/method.md).
 - ``shared``: the stored weights θ, moved by every language's gradients; the same scores for
   every language, so masks that start equal stay equal (IoU 1.0) — the ablation that shows it.
 
@@ -28,10 +28,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import adaptive
-from .common import Pipeline, PruneConfig, run_multilingual
+from .config import PruneConfig
+from .job import PruneJob
+from .schedule import Schedule, build_schedule, sparsity_levels
 
 
-def run(cfg: PruneConfig, restart: bool = False) -> Path:
-    pipe = Pipeline(cfg, restart)  # fills cfg.languages from the --from run when not given
-    return run_multilingual(pipe, list(cfg.languages), lambda lang: lang, adaptive.schedule(cfg), adaptive.on_event)
+def schedule(cfg: PruneConfig) -> Schedule:
+    """The rounds of adaptive masking (:mod:`.adaptive`): adaptations at n, a prune at the end of every round but the last."""
+    levels = sparsity_levels(cfg.start_sparsity(), cfg.target, cfg.prune_step, cfg.prune_step_mode)
+    return build_schedule(levels, cfg.round_steps, cfg.adaptation_steps(), finalize=cfg.zero_trainable)
+
+
+def run(cfg: PruneConfig) -> Path:
+    job = PruneJob(cfg)
+    if job.complete:
+        return job.already_complete()
+    cfg = job.cfg
+    languages = cfg.languages
+    # one multilingual phase in the run folder: every language's batch through its own mask (the pathway
+    # update); --scores own-updates keeps θ_ref and each language's Δ_l, reset at every event
+    phase = job.phase("", languages, list(languages), lambda lang: lang, schedule(cfg), own_updates=cfg.scores == "own-updates")
+    for ev in phase.pending():
+        phase.train_until(ev.step)
+        if ev.kind == "init":
+            new = job.initial_masks(phase, ev.sparsity)
+        elif ev.kind in ("adapt", "prune", "finalize"):
+            # every language re-selects from its candidate set, computed from the masks before the event
+            kind = cfg.candidates if ev.kind != "prune" or cfg.prune_candidates == "same" else "own"
+            candidates = phase.candidates(kind)
+            new = {lang: phase.select(ev.sparsity, candidates[lang], pathway=lang) for lang in languages}
+        else:
+            raise ValueError(f"Dynamic ASR Pathways has no {ev.kind!r} events")
+        phase.end_event(ev, new)
+    phase.finish()
+    job.phase_trained(phase)
+    return job.finish()

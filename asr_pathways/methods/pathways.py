@@ -13,16 +13,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import Event, Phase, Pipeline, PruneConfig, fixed_schedule, run_multilingual
+from .config import PruneConfig
+from .job import PruneJob
+from .schedule import Schedule, fixed_schedule
 
 
-def on_event(phase: Phase, ev: Event) -> None:
-    if ev.kind != "init":
-        raise ValueError(f"ASR Pathways has no {ev.kind!r} events")
-    phase.apply(ev, phase.pipe.initial_masks(phase.pathway_names, phase.weights(), ev.sparsity))
+def schedule(cfg: PruneConfig) -> Schedule:
+    """Masks set once, then ``--steps`` steps (default T) of training."""
+    return fixed_schedule(cfg.start_sparsity(), cfg.steps if cfg.steps is not None else cfg.round_steps)
 
 
-def run(cfg: PruneConfig, restart: bool = False) -> Path:
-    steps = cfg.steps if cfg.steps is not None else cfg.round_steps
-    pipe = Pipeline(cfg, restart)  # fills cfg.languages from the --from run when not given
-    return run_multilingual(pipe, list(cfg.languages), lambda lang: lang, fixed_schedule(cfg.start_sparsity(), steps), on_event)
+def run(cfg: PruneConfig) -> Path:
+    job = PruneJob(cfg)
+    if job.complete:
+        return job.already_complete()
+    cfg = job.cfg
+    phase = job.phase("", cfg.languages, list(cfg.languages), lambda lang: lang, schedule(cfg))
+    for ev in phase.pending():  # a single event: the masks, at step 0
+        phase.train_until(ev.step)
+        if ev.kind != "init":
+            raise ValueError(f"ASR Pathways has no {ev.kind!r} events")
+        phase.end_event(ev, job.initial_masks(phase, ev.sparsity))
+    phase.finish()  # the pathway update, every language through its own fixed mask
+    job.phase_trained(phase)
+    return job.finish()

@@ -3,7 +3,7 @@
 In multilingual training all pathways share one weight set θ, so the plain magnitude score
 ``|θ|`` is the same for every language. Masks that start equal (Dynamic ASR Pathways initialised
 from one LAP mask) then stay equal forever: every adaptation and prune picks the same blocks for
-every language. METHOD.md asks instead to "adapt and prune each language's mask with its own
+every language. docs/method.md asks instead to "adapt and prune each language's mask with its own
 monolingual data". ``own-updates`` does that without extra forward or backward passes:
 
 - ``shared``: the score of every language is computed on the stored weights θ (block norms).
@@ -34,8 +34,9 @@ Under DDP every rank captures its local per-language gradients; the last languag
 all-reduced by DDP, so its captured difference is ``mean_r(total) − local partial sum``. Averaging
 every captured ``g_k`` over ranks therefore gives exactly the rank-mean of each language's gradient
 (the quantity the optimizer sees), the same on every rank; ``u`` is the same on every rank, so the
-accumulators are identical everywhere. The state (``θ_ref`` and every ``Δ_l``) is checkpointed in a
-side file next to the trainer checkpoint (see :class:`~asr_pathways.methods.common.RecipeTrainer`).
+accumulators are identical everywhere. The state (``θ_ref`` and every ``Δ_l``) rides in every trainer
+checkpoint: :class:`UpdateAttribution` is a trainer hook (:class:`asr_pathways.hooks.TrainHook`) and
+its ``state_dict`` goes into the checkpoint file.
 """
 
 from __future__ import annotations
@@ -45,17 +46,21 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from ..errors import InputError
+from ..hooks import TrainHook
+
 SCORES = ("own-updates", "shared")
-SCORE_STATE_PREFIX = "score_state"
 
 
-class UpdateAttribution:
+class UpdateAttribution(TrainHook):
     """Trainer hook that splits every applied update among the languages of the step.
 
     ``params``: the prunable parameters (name -> Parameter); ``pathways``: the pathway names;
     ``pathway_of``: a batch's language -> its pathway. All buffers are flat float32 tensors on the
     parameters' device; ``weights(pathway)`` returns ``θ_ref + Δ_pathway`` as name -> tensor views.
     """
+
+    name = "attribution"
 
     def __init__(self, params: Mapping[str, torch.nn.Parameter], pathways: list[str], pathway_of: Callable[[str], str | None]) -> None:
         self.params = dict(params)
@@ -193,3 +198,16 @@ class UpdateAttribution:
             self.ref.copy_(tensors["ref"])
             for k in self.pathways:
                 self.delta[k].copy_(tensors[f"delta/{k}"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """θ_ref and every Δ_l (tensors), what they were made for, and the seconds spent (the trainer checkpoints it)."""
+        return self.state_tensors() | {"meta": self.state_meta(), "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "ref" not in state:
+            raise InputError("the checkpoint holds no --scores own-updates state", hint="Use --restart to start the run over")
+        try:
+            self.load_state_tensors({k: v for k, v in state.items() if k == "ref" or k.startswith("delta/")}, state.get("meta", {}))
+        except (KeyError, ValueError) as e:
+            raise InputError(f"the saved score state does not fit this run: {e}", hint="Use --restart to start the run over") from None
+        self.seconds = float(state.get("seconds", 0.0))

@@ -16,7 +16,8 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="masks_command", metavar="ACTION")
     r = sub.add_parser("report", help="sparsity per pathway/group/matrix, union, IoU; JSON, Markdown, PNG",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description="Sparsity per pathway, group and matrix, the union of the pathways and their pairwise "
+                                   "IoU, as JSON, Markdown and plots.")
     r.add_argument("files", nargs="+", help="mask files (.safetensors) or folders holding them; one per language")
     r.add_argument("--names", nargs="+", help="language names, in the order of the files (default: file names)")
     r.add_argument("--out", required=True, help="output folder")
@@ -24,13 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--total-params", type=int, default=None, help="all parameters of the model, for sparsity over the whole model")
     r.add_argument("--no-plots", action="store_true", help="JSON and Markdown only")
     d = sub.add_parser("diff", help="weights revived and dropped between two mask files",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d.add_argument("before")
-    d.add_argument("after")
-    d.add_argument("--out", required=True)
-    d.add_argument("--no-plots", action="store_true")
-    s = sub.add_parser("show", help="print the sparsity of mask files")
-    s.add_argument("files", nargs="+")
+                       description="Weights revived (pruned before, kept after) and dropped between two masks of one "
+                                   "pathway, per matrix and group.")
+    d.add_argument("before", help="the mask before (.safetensors), e.g. runs/imp/masks/fr.safetensors")
+    d.add_argument("after", help="the mask after, e.g. runs/dyn/masks/fr.safetensors")
+    d.add_argument("--out", required=True, help="output folder (JSON, Markdown and a plot)")
+    d.add_argument("--no-plots", action="store_true", help="JSON and Markdown only")
+    s = sub.add_parser("show", help="print the sparsity of mask files", description="Print the sparsity of mask files.")
+    s.add_argument("files", nargs="+", help="mask files (.safetensors) or folders holding them")
 
 
 def _expand(files: list[str]) -> list[Path]:

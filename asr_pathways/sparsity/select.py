@@ -9,9 +9,9 @@ Patterns are shell-style (``fnmatch``, ``*`` matches dots too) or regular expres
 - ``"any"``: any weight with at least 2 dimensions (conv weights are pruned as the 2-D matrix
   ``(out, in * k...)``).
 
-The defaults follow METHOD.md: the Linear and LSTM weight matrices of the encoder, predictor and
-joiner; not biases, norms (1-D anyway), the convolutional front-end (``*subsampling*``), the token
-embedding (``*embed*``), nor the auxiliary CTC head (``ctc_head*``).
+The defaults fit any model: its weight matrices (Linear, attention and LSTM/GRU weights); not
+biases, norms (1-D anyway) or embeddings. A model family adds its own exclusions on top:
+:mod:`asr_pathways.asr.prunable` leaves out the speech model's front-end and CTC head.
 
 >>> import torch.nn as nn
 >>> m = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
@@ -48,12 +48,9 @@ DEFAULT_INCLUDE: tuple[str, ...] = (
     "*weight_hh_l*",
 )
 DEFAULT_EXCLUDE: tuple[str, ...] = (
-    "*subsampling*",  # convolutional front-end
-    "*embed*",  # token embedding (predictor.embedding) and positional embeddings
+    "*embed*",  # token embeddings and positional embeddings
     "*norm*",
     "*bias*",
-    "ctc_head*",  # auxiliary CTC output layer (not encoder / predictor / joiner)
-    "simple_*",  # the pruned RNN-T loss's trivial joiner (training only, never decoded with)
     "*weight_hr_l*",  # LSTM projections are allowed by pattern only when asked for
 )
 
