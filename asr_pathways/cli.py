@@ -37,21 +37,20 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
-    from .options import HelpFormatter
+    from .options import ArgumentParser, HelpFormatter
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # no prefix matching, here and in every subcommand's parser
         prog="asr-pathways",
         description="Prune a multilingual ASR model into per-language sparse pathways.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `asr-pathways COMMAND --help` for the options of one command.",
-        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"asr-pathways {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (also: ASR_PATHWAYS_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text, _) in SUBCOMMANDS.items():
         # HelpFormatter: each default shown once; allow_abbrev=False: --step is not silently taken for --steps
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter, allow_abbrev=False)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         if name == selected:
             importlib.import_module(module).add_arguments(p)
     return parser

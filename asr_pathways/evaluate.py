@@ -143,7 +143,7 @@ def pathways_for_run(model: nn.Module, masks: dict[str, dict[str, torch.Tensor]]
     from .sparsity.masks import MaskSet
     from .sparsity.pathways import PathwayModel
 
-    pm = PathwayModel(model)
+    pm = PathwayModel(model, list(next(iter(masks.values()))))  # the weights the run's masks cover
     for name, m in masks.items():
         pm.set_mask(name, MaskSet(m))
 

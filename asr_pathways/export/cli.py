@@ -64,7 +64,7 @@ def resolve_run(run: Path, language: str | None) -> Path:
 def select_masks(masks: dict, language: str | None, run: Path) -> tuple[dict, list[str] | None]:
     """(masks to export, languages) for ``--language``; a LAP ``shared`` mask serves any language."""
     from asr_pathways.errors import InputError
-    from asr_pathways.methods.common import SHARED
+    from asr_pathways.methods.records import SHARED
 
     if not masks:
         if language is not None:
