@@ -14,7 +14,8 @@ From a dense run (benchmarks/dense_baseline.py), with the pruning phases' defaul
    pathways run's 2T steps on every language: the controls for what extra training alone does.
    (IMP restarts its schedule every round; the controls run one span.)
 
-Each run is evaluated on the whole test split; the result is the relative WER gap to the dense
+Each run is evaluated on the whole ``--eval-split`` (test by default; choose T with ``--eval-split dev``,
+then report test); the result is the relative WER gap to the dense
 model, (WER_pruned − WER_dense) / WER_dense, per language and macro-averaged, written to
 benchmarks/results/pruning_recovery.json and the ``pruning_recovery`` section of BENCHMARKS.md.
 One seed: the intervals of the benchmark issue are out of scope here.
@@ -42,8 +43,20 @@ def cli(args: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def wer(run: Path) -> dict:
-    return json.loads((run / "wer_test.json").read_text())
+def wer(run: Path, split: str) -> dict:
+    path = run / f"wer_{split}.json"
+    if not path.is_file():  # the dense run was evaluated on another split: evaluate it now
+        cli(["evaluate", str(run), "--split", split, "--out", str(run)])
+    return json.loads(path.read_text())
+
+
+def diversity(run: Path, split: str) -> dict:
+    """Distinct and empty hypotheses over every ``hyps_<split>.jsonl`` under ``run`` (degenerate output check)."""
+    from asr_pathways.metrics import hypothesis_diversity
+
+    rows = [json.loads(line) for f in sorted(run.glob(f"**/hyps_{split}.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+    d = hypothesis_diversity(rows)
+    return {"distinct_share": d["distinct_share"], "empty_share": d["empty_share"], "degenerate": d["degenerate"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prune-step", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/recovery", help="folder for the pruning runs")
+    p.add_argument("--eval-split", choices=("dev", "test"), default="test",
+                   help="split every run is evaluated on: dev to choose T, test to report (default: test)")
     args = p.parse_args(argv)
+    split = args.eval_split
     dense, out = Path(args.dense), Path(args.out)
     T = args.round_steps
     common = ["--from", str(dense), "--corpus", args.corpus, "--target", f"{args.target:g}", "--prune-step", f"{args.prune_step:g}",
-              "--round-steps", str(T), "--seed", str(args.seed)]
-    dense_wer = wer(dense)
+              "--round-steps", str(T), "--seed", str(args.seed), "--eval-split", split]
+    dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
     walls = {}
     walls["imp"] = cli(["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
@@ -80,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
                            "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
-                           "--out", str(out / name)])
+                           "--eval-split", split, "--out", str(out / name)])
 
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
     continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1")
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
     for name, run in runs.items():
-        w = wer(run)
+        w = wer(run, split)
         per = {}
         for lang, r in w["languages"].items():
             d = dense_wer["languages"][lang]["wer"]
@@ -102,24 +118,29 @@ def main(argv: list[str] | None = None) -> int:
             "relative_gap": sum(v["relative_gap"] for v in per.values()) / len(per),
             "wall_s": walls[name],
             "evaluated": langs,
+            "hypotheses": diversity(run, split),
         }
     result = {
         "command": command_line("benchmarks/pruning_recovery.py", argv),
         "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the asr-pathways commands preload it
         "seed": args.seed,
         "round_steps": T,
+        "eval_split": split,
         "dense": str(dense),
         "dense_average_wer": 100 * dense_wer["average"]["wer"],
+        "dense_hypotheses": diversity(dense, split),
         "runs": rows,
-        "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 for k in ("imp", "pathways")},
+        "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways")},
     }
-    write_result("pruning_recovery", result)
+    # dev runs (choosing T) are kept apart, one record per T; test is the reported result
+    name = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}"
+    write_result(name, result)
     lines = [
-        "## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`)", "",
+        f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
-        f"prune step {args.prune_step:g}, target {args.target:g}; whole test split. Relative gap = (WER − WER_dense) / WER_dense, "
+        f"prune step {args.prune_step:g}, target {args.target:g}; whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
-        "| run | languages | WER % | dense WER % | relative gap | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), 4 rounds of T",
             "lth": f"LTH-{round(100 * args.target)}% per language (rewinding)",
@@ -128,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
             "dense-continued": "dense, trained on 2T steps, all languages (control for ASR Pathways)"}
     for name, r in rows.items():
         lines.append(f"| {what[name]} | {','.join(r['evaluated'])} | {r['average_wer']:.2f} | {r['dense_average_wer']:.2f} | "
-                     f"{100 * r['relative_gap']:+.1f}% | {r['wall_s'] / 60:.1f} |")
+                     f"{100 * r['relative_gap']:+.1f}% | {100 * r['hypotheses']['distinct_share']:.0f}%"
+                     f"{' (degenerate)' if r['hypotheses']['degenerate'] else ''} | {r['wall_s'] / 60:.1f} |")
     lines += ["", "Per language (WER %, relative gap):", "", "| run | " + " | ".join(languages) + " |", "| --- |" + " ---: |" * len(languages)]
     for name, r in rows.items():
         cells = [f"{r['languages'][l]['wer']:.1f} ({100 * r['languages'][l]['relative_gap']:+.1f}%)" if l in r["languages"] else "—" for l in languages]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Raw numbers: benchmarks/results/pruning_recovery.json."]
-    write_section("pruning_recovery", "\n".join(lines))
+    lines += ["", f"Raw numbers: benchmarks/results/{name}.json."]
+    write_section(name, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -106,11 +106,12 @@ def make_trainer(corpus, tokenizer, model_cfg: dict, train_cfg: dict, out: Path)
     return Trainer(model, tokenizer, corpus, list(corpus.languages), cfg, out, progress=False)
 
 
-def grid_padding(batches) -> float:
-    """Share of the (B, T, U+1) transducer grid that is padding, over ``batches``."""
+def grid_padding(batches, factor: int = 4) -> float:
+    """Share of the (B, T, U+1) transducer grid that is padding, over ``batches`` (``factor``: the
+    model's subsampling, feature frames per encoder frame)."""
     pad = total = 0.0
     for b in batches:
-        t = (b.feature_lens.float() / 4).ceil()
+        t = (b.feature_lens.float() / factor).ceil()
         u = b.token_lens.float() + 1
         full = len(b.cut_ids) * float(t.max()) * float(u.max())
         total += full
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens_per_s = sum(float(b.token_lens.sum()) for b in sample) / sum(float(b.feature_lens.sum()) / 100 for b in sample)
     fixed_tokens = max(1, round(4.0 * tokens_per_s))
     trainers["fixed"].mixed = FixedShapeStream(trainers["fixed"].mixed, 16, 400, fixed_tokens)
-    padding = {"new": grid_padding(sample)}
+    padding = {"new": grid_padding(sample, int(preset["model"].get("subsampling_factor", 4)))}
     padding["old"] = grid_padding([s.next() for s in trainers["old"].streams.values() for _ in range(5)])
 
     timing = {k: {"seconds": [], "audio": [], "steps": 0} for k in trainers}
