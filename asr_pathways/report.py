@@ -4,7 +4,7 @@ tables and matplotlib plots (WER by method and language, weights revived and dro
 Mask plots (sparsity per layer, overlap heatmap) come from :mod:`asr_pathways.sparsity.report`.
 
 The relative WER reduction of a method over a baseline is ``(WER_base − WER_method) / WER_base``
-(METHOD.md), computed on the macro-average WER over languages (each language's WER is pooled over
+(docs/method.md), computed on the macro-average WER over languages (each language's WER is pooled over
 its utterances: total word errors / total reference words).
 
 >>> word_errors("the cat sat", "the cat sat down"), word_errors("", "oops"), word_errors("a b c", "a c")

@@ -16,7 +16,7 @@ the order of the ``weights`` mapping). The pruned set is always a prefix of that
 ``k`` is the one whose realised weight sparsity ``zeros / size`` is closest to the requested
 sparsity ``s`` (ties go to the smaller ``k``). When all blocks have the same size (no edge blocks)
 this is simply ``k = round(s * n_blocks)`` with halves rounded down, and weight sparsity equals
-block sparsity. With edge blocks the two differ; the reported sparsity (METHOD.md ``s(m)``) is
+block sparsity. With edge blocks the two differ; the reported sparsity (docs/method.md ``s(m)``) is
 always the weight sparsity ``zeros / size``, and :func:`block_sparsity` gives the other one.
 
 If that ``k`` is smaller than the number of forced blocks, the request asks for fewer zeros than the
@@ -213,7 +213,7 @@ class MatrixSelection:
 
     @property
     def sparsity(self) -> float:
-        """Weight sparsity ``zeros / size`` (METHOD.md ``s(m)``)."""
+        """Weight sparsity ``zeros / size`` (docs/method.md ``s(m)``)."""
         return self.zeros / max(self.size, 1)
 
     @property

@@ -295,7 +295,7 @@ def dropped(before: MaskSet, after: MaskSet) -> MaskSet:
 
 
 def own_plus_residual(pathways: Mapping[str, MaskSet], language: str) -> MaskSet:
-    """METHOD.md candidates ``C_l = m_l ∪ (1 − ∪_{k≠l} m_k)``: own weights plus those no other language uses."""
+    """The candidates of docs/method.md, ``C_l = m_l ∪ (1 − ∪_{k≠l} m_k)``: own weights plus those no other language uses."""
     if language not in pathways:
         raise KeyError(f"no pathway {language!r} (have {sorted(pathways)})")
     others = [m for k, m in pathways.items() if k != language]
