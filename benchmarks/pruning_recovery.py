@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways")},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    name = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}"
-    write_result(name, result)
+    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}"
+    write_result(record, result)
     lines = [
         f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         cells = [f"{r['languages'][l]['wer']:.1f} ({100 * r['languages'][l]['relative_gap']:+.1f}%)" if l in r["languages"] else "—" for l in languages]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"Raw numbers: benchmarks/results/{name}.json."]
-    write_section(name, "\n".join(lines))
+    lines += ["", f"Raw numbers: benchmarks/results/{record}.json."]
+    write_section(record, "\n".join(lines))
     print("\n".join(lines))
     return 0
 
