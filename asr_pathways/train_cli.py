@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = [l for l in languages if l not in corpus.languages]
     if unknown:
         raise InputError(f"languages {unknown} are not in the corpus", path=opts.corpus, field="--languages", expected=f"some of {corpus.languages}")
+    for lang in languages:  # the manifests are checked before anything (even the corpus's tokenizer) is written
+        corpus.cuts(lang, "train")
 
     if opts.init:
         folders.check_complete(opts.init, "run")
@@ -141,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(cfg.seed)
     model = build_model(model_cfg, tokenizer.vocab_size)
     trainer = Trainer(model, tokenizer, corpus, languages, cfg, out, device=device, dist_info=dist_info, desc=out.name)
+    if resume:  # a checkpoint that does not fit is refused before the folder is marked in progress
+        trainer.restore()
+    elif opts.init:
+        trainer.restore(Path(opts.init), weights_only=True)
     if dist_info.is_main:
         if not resume:  # --restart, or a run that never reached its first checkpoint: start clean, logs included
             folders.clear(out)
@@ -150,12 +156,8 @@ def run(args: argparse.Namespace) -> int:
         copy_tokenizer(tok_src, out)
         if not resume:
             write_run_config(out, rc)
-    if resume:
-        trainer.restore()
-        if dist_info.is_main:
+        if resume:
             print(f"resuming {out} at step {trainer.step}/{cfg.steps}")
-    elif opts.init:
-        trainer.restore(Path(opts.init), weights_only=True)
     trainer.train_until(cfg.steps)
     trainer.close()
     if dist_info.is_main and opts.eval_split != "none":
