@@ -399,7 +399,11 @@ class Trainer:
             from .sparsity.masks import MaskSet
 
             for name, m in ck.masks.items():
-                self.pathways.set_mask(name, MaskSet(m))
+                try:
+                    self.pathways.set_mask(name, MaskSet(m))
+                except (ValueError, TypeError) as e:
+                    raise InputError(f"the masks do not fit the model: {e}", path=path or self.out / CHECKPOINT_NAME,
+                                     expected="a checkpoint of the same model and prunable weights") from None
         for h in self.hooks:
             state = dict(meta.get("hooks", {}).get(h.name, {}))
             state |= {k.split("/", 1)[1]: v for k, v in ck.extra.items() if k.startswith(h.name + "/")}
