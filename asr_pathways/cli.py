@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     "bench": ("asr_pathways.bench.cli", "run the benchmark that reproduces the paper's tables", True),
     "export": ("asr_pathways.export.cli", "export a compact sparse model (all languages or one)", False),
     "transcribe": ("asr_pathways.transcription", "transcribe audio files with a run, language sub-run, export or ONNX export", True),
+    "average": ("asr_pathways.averaging", "average a run's last checkpoints, or keep its best on dev, into a new run folder", True),
     "demo": ("asr_pathways.demo", "the whole pipeline at a reduced size: corpus, dense model, pruning, report", True),
 }
 

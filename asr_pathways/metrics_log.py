@@ -54,6 +54,18 @@ class MetricsLog:
                     self._tb.add_scalar(k, v, step)
             self._tb.flush()
 
+    def add_scalars(self, step: int, values: dict[str, float]) -> None:
+        """TensorBoard scalars outside the step windows (the dev WER of ``train.eval_every``)."""
+        if not self.tensorboard:
+            return
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.out / "tensorboard"))
+        for k, v in values.items():
+            self._tb.add_scalar(k, v, step)
+        self._tb.flush()
+
     def rows(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
             return []

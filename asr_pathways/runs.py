@@ -140,7 +140,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 
 # ----------------------------------------------------------------------------------- opening
 RUN_RECORD = "run.json"
-NON_DEFINING_TRAIN = ("log_every", "checkpoint_every", "eval_every")  # change no result: a resumed run may use others
+NON_DEFINING_TRAIN = ("log_every", "checkpoint_every", "eval_every", "keep_checkpoints", "dev_max_utts")  # change no result: a resumed run may use others
 
 
 def train_defining(rc: RunConfig) -> dict[str, Any]:

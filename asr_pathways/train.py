@@ -92,6 +92,10 @@ class Trainer:
         self.cfg = cfg
         self.lr_at = lr or cfg.lr_at
         self.hooks: list[TrainHook] = list(hooks)
+        if cfg.keep_checkpoints > 0 or cfg.eval_every > 0:  # snapshots for averaging, dev WER, best on dev
+            from .averaging import CheckpointKeeper
+
+            self.hooks.append(CheckpointKeeper(cfg.keep_checkpoints, cfg.checkpoint_every, cfg.eval_every, cfg.dev_max_utts))
         self.out = Path(out)
         self.languages = list(languages)
         self.tokenizer = tokenizer

@@ -37,7 +37,11 @@ class TrainConfig:
     spec_augment: bool = option(True, help="SpecAugment time and frequency masks")
     log_every: int = 25
     checkpoint_every: int = option(250, help="steps between checkpoints")
-    eval_every: int = 0
+    eval_every: int = option(0, help="steps between dev-set evaluations: WER to TensorBoard (dev/wer) and RUN/dev_wer.jsonl, "
+                                     "the best weights kept in RUN/best.safetensors (0: never)")
+    keep_checkpoints: int = option(0, help="keep the last N weight snapshots in RUN/checkpoints/, one every checkpoint_every "
+                                           "steps, for `asr-pathways average` (0: none)")
+    dev_max_utts: int = 200  # dev utterances per language decoded every eval_every steps
     seed: int = option(0, help="random seed (data order, initialisation, augmentation)")
     lr_schedule: str = option("cosine", help="decay after the warm-up", choices=LR_SCHEDULES)
     final_lr_ratio: float = 0.05
@@ -102,7 +106,8 @@ class TrainConfig:
 _LIMITS: dict[str, tuple[float, bool, float | None]] = {
     "lr": (0, False, None), "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "steps": (0, True, None),
     "max_duration": (0, False, None), "grad_clip": (0, True, None), "log_every": (1, True, None),
-    "checkpoint_every": (0, True, None), "eval_every": (0, True, None), "seed": (0, True, None),
+    "checkpoint_every": (0, True, None), "eval_every": (0, True, None), "keep_checkpoints": (0, True, None),
+    "dev_max_utts": (1, True, None), "seed": (0, True, None),
     "final_lr_ratio": (0, True, 1), "languages_per_step": (0, True, None), "loss_warmup_steps": (0, True, None),
 }
 

@@ -120,7 +120,8 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
     known = {f.name for f in fields(TrainConfig)}
     d = {k: v for k, v in base.items() if k in known}
     base_lr = float(d.get("lr", TrainConfig.lr))
-    d.update(steps=total_steps, warmup_steps=cfg.warmup_steps or 0, lr_schedule=cfg.lr_schedule, seed=cfg.seed, eval_every=0)
+    d.update(steps=total_steps, warmup_steps=cfg.warmup_steps or 0, lr_schedule=cfg.lr_schedule, seed=cfg.seed, eval_every=0,
+             keep_checkpoints=0)  # a phase keeps no snapshots for averaging and decodes no dev set
     d["lr"] = cfg.lr if cfg.lr is not None else base_lr * cfg.lr_factor
     if cfg.final_lr_ratio is not None:
         d["final_lr_ratio"] = cfg.final_lr_ratio
