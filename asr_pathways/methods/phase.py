@@ -334,7 +334,7 @@ class Phase:
         before = self.masks
         t0 = time.perf_counter()
         if self.ctx.dist.enabled:  # every rank installs rank 0's masks (they agree anyway; this makes it certain)
-            from ..sparsity.pathways import broadcast_masks
+            from ..sparsity.broadcast import broadcast_masks
 
             new = broadcast_masks({k: new[k] for k in sorted(new)})
         for name, m in new.items():

@@ -22,7 +22,8 @@ from .blocks import (
     select_masks,
 )
 from .masks import MaskSet, difference, dropped, intersection, iou, iou_per_matrix, own_plus_residual, revived, union
-from .pathways import KEEP_VALUES, ZERO_TRAINABLE, PathwayModel, broadcast_masks
+from .broadcast import broadcast_masks
+from .pathways import KEEP_VALUES, ZERO_TRAINABLE, PathwayModel
 from .select import (
     DEFAULT_EXCLUDE,
     DEFAULT_GROUPS,

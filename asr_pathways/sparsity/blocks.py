@@ -46,19 +46,8 @@ from .masks import MaskSet
 
 Block = tuple[int, int]
 
-__all__ = [
-    "Block",
-    "parse_block",
-    "as_matrix",
-    "block_grid",
-    "block_scores",
-    "block_candidates",
-    "expand_blocks",
-    "block_sparsity",
-    "magnitude_mask",
-    "select_masks",
-    "MatrixSelection",
-]
+__all__ = ["Block", "parse_block", "as_matrix", "block_grid", "block_scores", "block_candidates", "expand_blocks",
+           "block_sparsity", "magnitude_mask", "select_masks", "MatrixSelection"]
 
 
 def parse_block(block: Block | str | int | list) -> Block:

@@ -39,8 +39,7 @@ True
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from .frozen import FrozenCoordinates
 from .masked_adam import masked_adam_step, supports_masked_adam
 from .masks import MaskSet, union
 from .select import prunable_parameters
@@ -125,8 +125,7 @@ class PathwayModel:
         self._active: str | None = None
         self._installed: list[str] = []
         self._used: list[str] = []
-        self._frozen_cache: OrderedDict[tuple[str, ...], dict[str, torch.Tensor]] = OrderedDict()
-        self._frozen_bool_cache: OrderedDict[tuple[str, ...], dict[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._frozen = FrozenCoordinates(self._params, self.union_mask)  # what an optimizer step must not move
         for k, v in (masks or {}).items():
             self.set_mask(k, v)
 
@@ -174,8 +173,7 @@ class PathwayModel:
                 raise ValueError(f"mask {pathway}/{n}: shape {tuple(m.shape)}, parameter {tuple(p.shape)}")
             out[n] = m.to(p.device)
         self._masks[pathway] = MaskSet(out, _validate=False)
-        self._frozen_cache.clear()
-        self._frozen_bool_cache.clear()
+        self._frozen.clear()
 
     def set_masks(self, masks: Mapping[str, MaskSet]) -> None:
         """Replace all pathways by ``masks``."""
@@ -189,15 +187,7 @@ class PathwayModel:
         except Exception:
             self._masks = old
             raise
-        self._frozen_cache.clear()
-        self._frozen_bool_cache.clear()
-
-    def remove_mask(self, pathway: str) -> None:
-        if self._active == pathway:
-            raise RuntimeError(f"cannot remove {pathway!r} while its context is open")
-        del self._masks[pathway]
-        self._frozen_cache.clear()
-        self._frozen_bool_cache.clear()
+        self._frozen.clear()
 
     def union_mask(self, pathways: Sequence[str] | None = None) -> MaskSet:
         """``∪ m_l`` over ``pathways`` (default: all) — the deployed model."""
@@ -267,40 +257,7 @@ class PathwayModel:
         return self.module(*args, **kwargs)
 
     # ----- optimizer step -------------------------------------------------------------------
-    @staticmethod
-    def _cached(cache: OrderedDict, key: tuple[str, ...], build: Callable[[], dict]) -> dict:
-        """``cache[key]``, built on a miss; keeps the 4 most recently used keys."""
-        hit = cache.get(key)
-        if hit is not None:
-            cache.move_to_end(key)
-            return hit
-        cache[key] = out = build()
-        while len(cache) > 4:
-            cache.popitem(last=False)
-        return out
-
-    def _frozen_index(self, active: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Name -> flat int64 indices of coordinates outside ``∪ active`` (names with none omitted)."""
-
-        def build() -> dict[str, torch.Tensor]:
-            u = self.union_mask(active)
-            idx = {n: torch.nonzero(~u[n].reshape(-1)).flatten() for n in self._names}
-            return {n: i for n, i in idx.items() if i.numel()}
-
-        return self._cached(self._frozen_cache, active, build)
-
-    def _frozen_bool(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
-        """Parameter -> bool tensor, True outside ``∪ active`` (parameters with none omitted)."""
-
-        def build() -> dict[torch.Tensor, torch.Tensor]:
-            u = self.union_mask(active)
-            frozen = {self._params[n]: ~u[n].to(self._params[n].device) for n in self._names}
-            return {p: f for p, f in frozen.items() if bool(f.any())}
-
-        return self._cached(self._frozen_bool_cache, active, build)
-
-    @contextmanager
-    def frozen_outside(self, optimizer: torch.optim.Optimizer, active: Sequence[str]) -> Iterator[None]:
+    def frozen_outside(self, optimizer: torch.optim.Optimizer, active: Sequence[str]) -> Any:
         """Restore, on exit, every coordinate outside ``∪ active`` of the parameters and of the
         optimizer's per-parameter state tensors. Use it around a custom step (e.g. ``scaler.step``)::
 
@@ -308,36 +265,13 @@ class PathwayModel:
                 scaler.step(opt)
         """
         if self.pruned_weights == ZERO_TRAINABLE or not self._masks:
-            yield
-            return
+            return nullcontext()
         key = tuple(sorted(set(active)))
         if not key:
             raise ValueError("no active pathways for this step")
         for k in key:
             self._get(k)
-        frozen = self._frozen_index(key)
-        saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]] = []
-        had_state: dict[str, set[str]] = {}
-        with torch.no_grad():
-            for n, idx in frozen.items():
-                p = self._params[n]
-                saved.append((p, idx, p.detach().reshape(-1).index_select(0, idx), n))
-                st = optimizer.state.get(p, {})
-                had_state[n] = set()
-                for sk, sv in st.items():
-                    if isinstance(sv, torch.Tensor) and sv.shape == p.shape:
-                        had_state[n].add(sk)
-                        saved.append((sv, idx, sv.reshape(-1).index_select(0, idx), n))
-        yield
-        with torch.no_grad():
-            for t, idx, old, _ in saved:
-                _flat_view(t).index_copy_(0, idx, old)
-            # state created by this step (first step): frozen coordinates start from zero
-            for n, idx in frozen.items():
-                p = self._params[n]
-                for sk, sv in optimizer.state.get(p, {}).items():
-                    if isinstance(sv, torch.Tensor) and sv.shape == p.shape and sk not in had_state[n]:
-                        _flat_view(sv).index_fill_(0, idx, 0)
+        return self._frozen.restore_outside(optimizer, key)
 
     def step(
         self,
@@ -358,7 +292,7 @@ class PathwayModel:
             key = tuple(sorted(set(act)))
             for k in key:
                 self._get(k)
-            masked_adam_step(optimizer, self._frozen_bool(key))  # no save/restore needed
+            masked_adam_step(optimizer, self._frozen.outside_bool(key))  # no save/restore needed
             out = None
         else:
             with self.frozen_outside(optimizer, act):
@@ -429,52 +363,7 @@ class PathwayModel:
         self.set_masks({k: MaskSet.load(folder / f"{k}.safetensors") for k in names})
 
     def broadcast_masks(self, src: int = 0, group: Any = None) -> None:
-        """Make every rank hold ``src``'s masks (see :func:`broadcast_masks`)."""
+        """Make every rank hold ``src``'s masks (see :func:`~asr_pathways.sparsity.broadcast.broadcast_masks`)."""
+        from .broadcast import broadcast_masks
+
         self.set_masks(broadcast_masks(dict(self._masks), src=src, group=group))
-
-
-def _flat_view(t: torch.Tensor) -> torch.Tensor:
-    if not t.is_contiguous():
-        raise RuntimeError("frozen-coordinate restore needs contiguous parameters and optimizer state")
-    return t.view(-1)
-
-
-def broadcast_masks(masks: MaskSet | Mapping[str, MaskSet] | None, src: int = 0, group: Any = None) -> Any:
-    """Return ``src``'s masks on every rank (a ``MaskSet`` or ``{pathway: MaskSet}``).
-
-    Other ranks may pass ``None``. Without an initialised process group (or with one process) the
-    input is returned. One ``broadcast_object_list`` for names and shapes, one packed ``uint8``
-    broadcast for the values (gloo has no bool); on NCCL the buffer lives on the current CUDA device.
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
-        return masks
-    rank = dist.get_rank()
-    header: list[Any] = [None]
-    if rank == src:
-        if masks is None:
-            raise ValueError("broadcast_masks: the source rank has no masks")
-        single = isinstance(masks, MaskSet)
-        sets = {"": masks} if single else dict(masks)
-        header = [(single, [(k, [(n, tuple(t.shape)) for n, t in ms.items()]) for k, ms in sets.items()])]
-    dist.broadcast_object_list(header, src=src, group=group)
-    single, layout = header[0]
-    backend = dist.get_backend(group)
-    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-    total = sum(int(torch.Size(s).numel()) for _, items in layout for _, s in items)
-    if rank == src:
-        flat = torch.cat([t.reshape(-1).to(device=device, dtype=torch.uint8) for _, ms in sets.items() for t in ms.values()]) if total else torch.zeros(0, dtype=torch.uint8, device=device)
-    else:
-        flat = torch.empty(total, dtype=torch.uint8, device=device)
-    dist.broadcast(flat, src=src, group=group)
-    out: dict[str, MaskSet] = {}
-    off = 0
-    for k, items in layout:
-        d = {}
-        for n, s in items:
-            k_ = int(torch.Size(s).numel())
-            d[n] = flat[off : off + k_].view(s).bool().cpu()
-            off += k_
-        out[k] = MaskSet(d, _validate=False)
-    return out[""] if single else out
