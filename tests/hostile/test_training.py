@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -38,6 +39,32 @@ def test_case2_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny_cor
     rc, err = cli(capsys, *cmd)  # the same command resumes from there, diverges at the same steps, writes nothing
     assert rc == 2 and m.group(0) in one_line(err, "train")
     assert (run / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_case2_a_checkpoint_cut_short_by_a_full_disk_keeps_the_previous_one(tiny_corpus, tmp_path, capsys, monkeypatch):
+    import asr_pathways.io as io_module
+    import asr_pathways.train as train_module
+
+    run = tmp_path / "run"
+    real_save, real_fsync, saves = train_module.save_checkpoint, io_module.os.fsync, []
+
+    def save(*a, **k):
+        saves.append(a[0])
+        return real_save(*a, **k)
+
+    def fsync(fd):
+        if len(saves) == 2:  # the second checkpoint's data reaches a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    monkeypatch.setattr(io_module.os, "fsync", fsync)
+    rc, err = cli(capsys, "train", "--corpus", tiny_corpus, "--out", run, "--steps", "3", "--checkpoint-every", "1", *TRAIN)
+    assert rc == 1
+    assert one_line(err, "train") == (f"asr-pathways train: error: {run / 'checkpoint.safetensors'}: No space left on device "
+                                      "(the disk is full: free some space, then run the same command again (it resumes))")
+    assert load_checkpoint(run, require_complete=False).meta["step"] == 1  # the first checkpoint, whole
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # no half-written file left
 
 
 def test_case2_resume_refuses_changed_settings(dense_run, tiny_corpus, tmp_path, capsys):
