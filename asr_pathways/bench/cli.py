@@ -35,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_option_arguments(p, BenchOptions)
 
 
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """The benchmark folder, locked while the benchmark runs (none for ``--plan``, which writes nothing)."""
+    opts = from_args(BenchOptions, args)
+    return None if opts.plan else Path(opts.resolved_out())
+
+
 def run(args: argparse.Namespace) -> int:
     from .run import run_bench
 

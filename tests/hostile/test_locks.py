@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -46,18 +47,26 @@ def test_case5_a_second_train_on_the_same_folder_exits_2_naming_the_first(tiny_c
         first.communicate()
 
 
-@pytest.fixture
-def held(tmp_path):
-    """A folder whose lock another process holds (until the test ends)."""
-    folder = tmp_path / "held"
+@contextlib.contextmanager
+def _hold(folder: Path):
+    """Another process holds the lock of ``folder`` inside the ``with`` block; yields its PID."""
     code = ("import sys; from asr_pathways.folders import FolderLock\n"
             f"with FolderLock({str(folder)!r}, 'asr-pathways holder'):\n"
             "    print('ready', flush=True); sys.stdin.read()\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield folder, proc.pid
-    proc.stdin.close()
-    proc.wait(timeout=60)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc.pid
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+@pytest.fixture
+def held(tmp_path):
+    """A folder whose lock another process holds (until the test ends)."""
+    with _hold(tmp_path / "held") as pid:
+        yield tmp_path / "held", pid
 
 
 def test_case5_every_writing_command_takes_the_lock(held, dense_run, tmp_path, capsys):
@@ -75,6 +84,15 @@ def test_case5_every_writing_command_takes_the_lock(held, dense_run, tmp_path, c
         assert rc == 2, (command, err)
         assert f"{folder}: another asr-pathways process (PID {pid}: `asr-pathways holder`) is writing this folder" in one_line(err, command)
     assert sorted(p.name for p in folder.iterdir()) == [LOCK_NAME]  # none of them wrote anything
+
+
+def test_case5_bench_locks_its_default_folder_but_not_a_plan(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with _hold(tmp_path / "bench_runs" / "tiny") as pid:
+        rc, err = cli(capsys, "bench", "--profile", "tiny")
+        assert rc == 2
+        assert f"bench_runs/tiny: another asr-pathways process (PID {pid}: `asr-pathways holder`)" in one_line(err, "bench")
+        assert cli(capsys, "bench", "--profile", "tiny", "--plan")[0] == 0  # a plan writes nothing and needs no lock
 
 
 def test_case5_the_lock_is_released_when_a_command_ends(tmp_path, capsys):
