@@ -66,9 +66,9 @@ def evaluate(
     t0 = time.perf_counter()
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .progress import progress_bar
 
-        bar = tqdm(total=len(languages), desc=f"decode {split}", unit="lang", dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=len(languages), desc=f"decode {split}", unit="lang", leave=False)
     for lang in languages:
         cuts = corpus.cuts(lang, split)
         if max_utts is not None:

@@ -45,6 +45,31 @@ class TrainHook(Protocol):
         """Restore what :meth:`state_dict` returned (``{}`` when the checkpoint holds nothing for this hook)."""
 
 
+def hook_states(hooks: list[TrainHook]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Every hook's state for a checkpoint: (JSON values by hook name, tensors as ``name/key``).
+
+    >>> hook_states([WallClock()])[0]["wall_clock"]["wall_seconds"] >= 0
+    True
+    """
+    meta: dict[str, dict[str, Any]] = {}
+    tensors: dict[str, Any] = {}
+    for h in hooks:
+        for k, v in h.state_dict().items():
+            if hasattr(v, "dtype") and hasattr(v, "shape"):  # a tensor
+                tensors[f"{h.name}/{k}"] = v
+            else:
+                meta.setdefault(h.name, {})[k] = v
+    return meta, tensors
+
+
+def load_hook_states(hooks: list[TrainHook], meta: dict[str, dict[str, Any]], tensors: dict[str, Any]) -> None:
+    """Give every hook back what :func:`hook_states` saved (``{}`` when the checkpoint has nothing for it)."""
+    for h in hooks:
+        state = dict(meta.get(h.name, {}))
+        state |= {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(h.name + "/")}
+        h.load_state_dict(state)
+
+
 class WallClock(TrainHook):
     """Wall-clock seconds of a run, kept across resumes (time lost to an interruption is not counted).
 

@@ -66,9 +66,18 @@ class LineProgress:
             self._print()
 
 
+class NullProgress(LineProgress):
+    """A bar that prints nothing (``disable=True``)."""
+
+    def _print(self) -> None:
+        pass
+
+
 def progress_bar(total: int | None = None, desc: str = "", unit: str = "it", initial: int = 0, leave: bool = True,
-                 file: TextIO | None = None, interval: float = INTERVAL) -> Any:
+                 file: TextIO | None = None, interval: float = INTERVAL, disable: bool = False) -> Any:
     """A tqdm bar on a terminal; a :class:`LineProgress` (a line every ``interval`` s) elsewhere."""
+    if disable:
+        return NullProgress(total=total, desc=desc, unit=unit, initial=initial, file=file)
     stream = file or sys.stderr
     if getattr(stream, "isatty", lambda: False)():
         from tqdm import tqdm

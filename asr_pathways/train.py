@@ -6,20 +6,15 @@ the step (the ASR Pathways update ``θ ← θ − η Σ_l m_l ⊙ ∇L_l``); the
 that no coordinate outside the active masks moved. Checkpoints hold weights, optimizer, masks,
 data positions and RNG state, so a resumed run continues exactly as an uninterrupted one.
 
-Its dependencies are typed: a :class:`~asr_pathways.asr.tokenizer.Tokenizer`, a
-:class:`~asr_pathways.data.corpus.Corpus`, a :class:`TrainConfig`, optionally a
-:class:`~asr_pathways.sparsity.pathways.PathwayModel`, a learning-rate function (default
-``cfg.lr_at``) and :class:`~asr_pathways.hooks.TrainHook` objects, whose state rides in every
-checkpoint. Example (tiny, on a corpus made by ``asr-pathways corpus synth``)::
+Its dependencies are typed: a Tokenizer, a Corpus, a :class:`TrainConfig`, optionally a
+PathwayModel, a learning-rate function (default ``cfg.lr_at``) and :class:`~asr_pathways.hooks.TrainHook`
+objects, whose state rides in every checkpoint. As ``tests/test_train.py`` builds one::
 
     preset = load_preset("tiny")
     cfg = TrainConfig.from_dict(preset["train"] | {"steps": 10})
-    tok = tokenizer_for_corpus("data/demo", preset["tokenizer"]["vocab_size"])
-    corpus = Corpus("data/demo")
+    tok, corpus = tokenizer_for_corpus("data/demo", preset["tokenizer"]["vocab_size"]), Corpus("data/demo")
     trainer = Trainer(build_model(preset["model"], tok.vocab_size), tok, corpus, corpus.languages, cfg, "runs/x")
     trainer.train_until(cfg.steps)
-
-(``tests/test_train.py`` runs exactly this.)
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ from torch import nn
 
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, load_model_state, restore_optimizer, save_checkpoint
 from .errors import InputError
-from .hooks import TrainHook
+from .hooks import TrainHook, hook_states, load_hook_states
 from .metrics_log import MetricsLog
 from .runtime import DistInfo
 from .train_config import TrainConfig, parse_language_weights
@@ -85,7 +80,7 @@ class Trainer:
         progress: bool = True,
         desc: str = "train",
     ) -> None:
-        from .data.batches import LanguageStream, MixedStream
+        from .data.batches import MixedStream, language_streams
 
         self.device = device or torch.device("cpu")
         self.dist = dist_info or DistInfo()
@@ -109,8 +104,6 @@ class Trainer:
         self.audio_seconds = 0.0
         self.train_seconds = 0.0
         self.recipe_state: dict[str, Any] = {}
-        if cfg.batching not in ("language", "mixed"):
-            raise InputError(f"unknown batching {cfg.batching!r}", field="train.batching", expected="language or mixed")
         if cfg.batching == "mixed" and (pathways is not None or plan is not None):
             raise InputError("mixed-language batches cannot go through per-language pathways", field="train.batching", expected="language for a pruning phase")
         self.features = None
@@ -118,19 +111,8 @@ class Trainer:
             from .data.features import FeatureCache
 
             self.features = FeatureCache(corpus.path, progress=self.progress)
-        hours = {}
-        sources = {}
-        self.streams = {}
-        for i, lang in enumerate(self.languages):
-            cuts = corpus.cuts(lang, "train")
-            if len(cuts) == 0:
-                raise InputError(f"the train split of language {lang!r} is empty", path=getattr(corpus, "path", None),
-                                 expected="at least one training utterance per language", hint="Leave the language out (--languages)")
-            feats = self.features.split(lang, "train", cuts) if self.features is not None else None
-            sources[lang] = (cuts, feats)
-            hours[lang] = sum(c.duration for c in cuts) / 3600.0
-            seed = cfg.seed * 1_000_003 + 7919 * (i + 1) + 104_729 * self.dist.rank
-            self.streams[lang] = LanguageStream(cuts, tokenizer, lang, cfg.max_duration, seed, features=feats)
+        self.streams, sources, hours = language_streams(corpus, self.languages, tokenizer, cfg.max_duration, cfg.seed,
+                                                        self.dist.rank, self.features)
         self.weights = parse_language_weights(cfg.language_weights, self.languages, hours)
         self.mixed: MixedStream | None = None
         if cfg.batching == "mixed":
@@ -343,13 +325,7 @@ class Trainer:
                 f"the weights hold non-finite values at step {self.step} ({', '.join(bad[:3])}); the checkpoint was not written",
                 path=self.out, hint=f"Lower the learning rate (--lr, peak {self.cfg.lr:g}) and run again with --restart",
             )
-        hook_meta, hook_tensors = {}, {}
-        for h in self.hooks:
-            for k, v in h.state_dict().items():
-                if isinstance(v, torch.Tensor):
-                    hook_tensors[f"{h.name}/{k}"] = v
-                else:
-                    hook_meta.setdefault(h.name, {})[k] = v
+        hook_meta, hook_tensors = hook_states(self.hooks)
         meta = {
             "hooks": hook_meta,
             "step": self.step,
@@ -408,10 +384,7 @@ class Trainer:
                 except (ValueError, TypeError) as e:
                     raise InputError(f"the masks do not fit the model: {e}", path=path or self.out / CHECKPOINT_NAME,
                                      expected="a checkpoint of the same model and prunable weights") from None
-        for h in self.hooks:
-            state = dict(meta.get("hooks", {}).get(h.name, {}))
-            state |= {k.split("/", 1)[1]: v for k, v in ck.extra.items() if k.startswith(h.name + "/")}
-            h.load_state_dict(state)
+        load_hook_states(self.hooks, meta.get("hooks", {}), ck.extra)
         if self.dist.is_main:
             self.log.truncate(self.step)
         return ck

@@ -207,6 +207,26 @@ class LanguageStream:
         self.position = int(state["position"])
 
 
+def language_streams(corpus: Any, languages: Sequence[str], tokenizer: Any, max_duration: float, seed: int, rank: int = 0,
+                     features: Any = None) -> tuple[dict[str, "LanguageStream"], dict[str, tuple[Any, Any]], dict[str, float]]:
+    """The training stream of every language (seeded by ``seed``, the language's position and the DDP
+    ``rank``), the (cuts, cached features) of each, and its hours of audio. An empty train split is an error."""
+    from ..errors import InputError
+
+    streams, sources, hours = {}, {}, {}
+    for i, lang in enumerate(languages):
+        cuts = corpus.cuts(lang, "train")
+        if len(cuts) == 0:
+            raise InputError(f"the train split of language {lang!r} is empty", path=getattr(corpus, "path", None),
+                             expected="at least one training utterance per language", hint="Leave the language out (--languages)")
+        feats = features.split(lang, "train", cuts) if features is not None else None
+        sources[lang] = (cuts, feats)
+        hours[lang] = sum(c.duration for c in cuts) / 3600.0
+        streams[lang] = LanguageStream(cuts, tokenizer, lang, max_duration, seed * 1_000_003 + 7919 * (i + 1) + 104_729 * rank,
+                                       features=feats)
+    return streams, sources, hours
+
+
 def sample_languages(languages: Sequence[str], weights: Mapping[str, float], k: int, seed: int, step: int) -> list[str]:
     """The languages of optimizer step ``step``: all of them (``k <= 0`` or ``k >= len``), else ``k``
     drawn without replacement by ``weights``, deterministically from ``(seed, step)`` (so a resumed

@@ -139,9 +139,9 @@ class FeatureCache:
         cuts = sorted(cuts, key=lambda c: c.id)
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from ..progress import progress_bar
 
-            bar = tqdm(total=len(cuts), desc=f"features {lang}/{split}", unit="utt", mininterval=2.0)
+            bar = progress_bar(total=len(cuts), desc=f"features {lang}/{split}", unit="utt")
         chunks: list[np.ndarray] = []
         index: dict[str, list[int]] = {}
         start = 0

@@ -280,7 +280,7 @@ def build_corpus(cfg: SynthConfig, command: str | None = None) -> dict:
     Every option is checked before the first write; the corpus is marked in progress until the
     card is written (``command`` is what the marker tells a reader to rerun).
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     out = Path(cfg.out)
     langs = list(dict.fromkeys(cfg.languages))
@@ -294,7 +294,7 @@ def build_corpus(cfg: SynthConfig, command: str | None = None) -> dict:
     start_build(out, command or f"asr-pathways corpus synth --out {out} (with the same options)")
     jobs = cfg.jobs or os.cpu_count() or 1
     est_total = sum(cfg.hours_for(l) * 3600 + (cfg.test_utts + cfg.dev_count()) * 3.5 for l in langs)
-    bar = tqdm(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress, dynamic_ncols=True)
+    bar = progress_bar(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for lang in langs:
             _build_language(cfg, out, lang, pool, jobs, bar, *prepared[lang])
