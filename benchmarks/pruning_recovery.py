@@ -37,6 +37,11 @@ from benchmarks.common import command_line, machine_info, machine_line, write_re
 from asr_pathways.runtime import tcmalloc_path  # noqa: E402
 
 
+def finished(run: Path) -> bool:
+    """A run that trained to the end and was evaluated (on any split)."""
+    return any(run.glob("wer_*.json"))
+
+
 def cli(args: list[str]) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "asr_pathways.cli", *args], check=True)
@@ -54,7 +59,9 @@ def diversity(run: Path, split: str) -> dict:
     """Distinct and empty hypotheses over every ``hyps_<split>.jsonl`` under ``run`` (degenerate output check)."""
     from asr_pathways.metrics import hypothesis_diversity
 
-    rows = [json.loads(line) for f in sorted(run.glob(f"**/hyps_{split}.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+    own = run / f"hyps_{split}.jsonl"  # a multi-language run's own file holds every language; else its sub-runs'
+    files = [own] if own.is_file() else sorted(run.glob(f"**/hyps_{split}.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
     d = hypothesis_diversity(rows)
     return {"distinct_share": d["distinct_share"], "empty_share": d["empty_share"], "degenerate": d["degenerate"]}
 
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/recovery", help="folder for the pruning runs")
     p.add_argument("--eval-split", choices=("dev", "test"), default="test",
                    help="split every run is evaluated on: dev to choose T, test to report (default: test)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep runs in --out that finished (e.g. those a dev pass chose) and only evaluate them on --eval-split")
     args = p.parse_args(argv)
     split = args.eval_split
     dense, out = Path(args.dense), Path(args.out)
@@ -80,10 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
     walls = {}
-    walls["imp"] = cli(["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
-    walls["lth"] = cli(["prune", "--method", "lth", *common, "--languages", ",".join(languages), "--out", str(out / "lth")])
-    walls["pathways"] = cli(["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
-                             "--steps", str(2 * T), "--out", str(out / "pathways")])
+    def run_or_reuse(name: str, folder: Path, argv: list[str]) -> None:
+        if args.reuse and finished(folder):
+            walls[name] = float(json.loads((folder / "wall.json").read_text())["wall_s"]) if (folder / "wall.json").is_file() else float("nan")
+            return
+        walls[name] = cli(argv)
+        (folder / "wall.json").write_text(json.dumps({"wall_s": walls[name]}))
+
+    run_or_reuse("imp", out / f"imp-{args.language}",
+                 ["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
+    run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--languages", ",".join(languages), "--out", str(out / "lth")])
+    run_or_reuse("pathways", out / "pathways",
+                 ["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
+                  "--steps", str(2 * T), "--out", str(out / "pathways")])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
     from asr_pathways.methods.config import PruneConfig
     from asr_pathways.methods.schedule import sparsity_levels
@@ -92,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
     def continued(name: str, langs: list[str], steps: int, per_step: str) -> None:
-        walls[name] = cli(["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
+        run_or_reuse(name, out / name, ["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
                            "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
@@ -150,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         lines.append(f"| {what[name]} | {','.join(r['evaluated'])} | {r['average_wer']:.2f} | {r['dense_average_wer']:.2f} | "
                      f"{100 * r['relative_gap']:+.1f}% | {100 * r['hypotheses']['distinct_share']:.0f}%"
-                     f"{' (degenerate)' if r['hypotheses']['degenerate'] else ''} | {r['wall_s'] / 60:.1f} |")
+                     f"{' (degenerate)' if r['hypotheses']['degenerate'] else ''} | "
+                     f"{'reused' if r['wall_s'] != r['wall_s'] else format(r['wall_s'] / 60, '.1f')} |")
     lines += ["", "Per language (WER %, relative gap):", "", "| run | " + " | ".join(languages) + " |", "| --- |" + " ---: |" * len(languages)]
     for name, r in rows.items():
         cells = [f"{r['languages'][l]['wer']:.1f} ({100 * r['languages'][l]['relative_gap']:+.1f}%)" if l in r["languages"] else "—" for l in languages]
