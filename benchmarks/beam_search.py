@@ -1,0 +1,116 @@
+"""Greedy vs modified beam search: WER per language and decoding time (batch 1, one thread).
+
+    python benchmarks/beam_search.py --model runs/pathways --beams 4,8
+    python benchmarks/beam_search.py --model models/fr --split test --max-utts 200
+
+MODEL is any folder ``asr-pathways evaluate`` takes (run, prune run, language sub-run, export, ONNX
+export); the corpus defaults to the model's. Every utterance is decoded alone (batch 1) with greedy
+search (up to 5 labels per frame) and with modified beam search (one label per frame) at each beam
+size; WER per language and macro average, real-time factor of the decoding (features excluded).
+Writes benchmarks/results/beam_search.json and the ``beam_search`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from benchmarks.decoding_common import corpus_utterances, wer_of  # noqa: E402
+
+SECTION = "beam_search"
+
+
+def decode_all(decoder: Any, tokenizer: Any, utts: list, decoding: str, beam: int) -> tuple[list[str], float]:
+    hyps, seconds = [], 0.0
+    with torch.inference_mode():
+        for u in utts:
+            t = time.perf_counter()
+            ids = decoder.one(u.features, decoding, beam)
+            seconds += time.perf_counter() - t
+            hyps.append(tokenizer.decode(ids))
+    return hyps, seconds
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    beams = res["beams"]
+    lines = [
+        "## Greedy vs beam search", "",
+        f"Command: `{res['command']}` · {machine_line(m)} · model `{res['model']}` ({res['engine']} engine) · "
+        f"{res['split']} split of `{res['corpus']}`, {res['utterances']} utterances · batch 1, {res['threads']} thread(s) · "
+        f"no randomness (deterministic decoding) · wall {res['wall_s']:.0f} s", "",
+        "WER % per language; RTF = decoding seconds / audio seconds (features excluded). Beam: modified beam search "
+        "(one label per frame, merged alignments, length-normalised best), relative change against greedy.", "",
+        "| language | utterances | greedy WER | " + " | ".join(f"beam {b} WER (rel.)" for b in beams) + " | greedy RTF | "
+        + " | ".join(f"beam {b} RTF (x greedy)" for b in beams) + " |",
+        "| --- | ---: | ---: | " + " | ".join("---:" for _ in beams) + " | ---: | " + " | ".join("---:" for _ in beams) + " |",
+    ]
+    for lang, r in list(res["languages"].items()) + [("**average**", res["average"])]:
+        g = r["greedy"]
+        cells = [f"{100 * r[f'beam{b}']['wer']:.2f} ({(r[f'beam{b}']['wer'] - g['wer']) / g['wer'] * 100 if g['wer'] else 0:+.1f}%)" for b in beams]
+        rtf = [f"{r[f'beam{b}']['rtf']:.4f} ({r[f'beam{b}']['rtf'] / g['rtf'] if g['rtf'] else 0:.2f}x)" for b in beams]
+        lines.append(f"| {lang} | {r.get('utterances', '')} | {100 * g['wer']:.2f} | " + " | ".join(cells) + f" | {g['rtf']:.4f} | " + " | ".join(rtf) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="model folder (run, prune run, sub-run, export, ONNX export)")
+    ap.add_argument("--corpus", help="corpus folder (default: the model's)")
+    ap.add_argument("--languages", help="comma-separated (default: the model's)")
+    ap.add_argument("--split", default="test", choices=["dev", "test"])
+    ap.add_argument("--max-utts", type=int, default=200, help="utterances per language")
+    ap.add_argument("--beams", default="4", help="comma-separated beam sizes")
+    ap.add_argument("--engine", default="auto", choices=["auto", "torch", "sparse", "onnx"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args(argv)
+    from asr_pathways.loading import open_model
+    from asr_pathways.metrics import macro_average
+
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    source = open_model(args.model)
+    corpus = args.corpus or source.corpus
+    languages = args.languages.split(",") if args.languages else source.languages
+    beams = [int(b) for b in args.beams.split(",")]
+    per: dict[str, Any] = {}
+    total = 0
+    for lang in languages:
+        decoder = source.decoder(lang, args.engine)
+        utts = corpus_utterances(corpus, lang, args.split, args.max_utts)
+        refs = [u.text for u in utts]
+        audio = sum(u.seconds for u in utts)
+        total += len(utts)
+        per[lang] = {"utterances": len(utts), "audio_seconds": audio}
+        for name, decoding, beam in [("greedy", "greedy", 1)] + [(f"beam{b}", "beam", b) for b in beams]:
+            hyps, seconds = decode_all(decoder, source.tokenizer, utts, decoding, beam)
+            per[lang][name] = wer_of(refs, hyps) | {"seconds": seconds, "rtf": seconds / audio}
+        print(f"{lang}: greedy {100 * per[lang]['greedy']['wer']:.2f}% " +
+              " ".join(f"beam {b} {100 * per[lang][f'beam{b}']['wer']:.2f}%" for b in beams), flush=True)
+    average: dict[str, Any] = {}
+    for name in ["greedy"] + [f"beam{b}" for b in beams]:
+        average[name] = macro_average({l: r[name] for l, r in per.items()}) | {
+            "rtf": sum(r[name]["seconds"] for r in per.values()) / sum(r["audio_seconds"] for r in per.values())}
+    res = {"command": command_line("benchmarks/beam_search.py", argv), "machine": machine_info(), "model": str(args.model),
+           "engine": source.resolve_engine(args.engine), "corpus": str(corpus), "split": args.split, "utterances": total,
+           "threads": args.threads, "beams": beams, "languages": per, "average": average, "wall_s": time.time() - t0,
+           "load_average": os.getloadavg()[0]}
+    if not args.no_write:
+        write_result(SECTION, res)
+        write_section(SECTION, markdown(res))
+    print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
