@@ -129,10 +129,10 @@ class ModelSource:
             sub = open_model(self.path / "lang" / language, self.device)
             return sub.decoder(language, engine)
         if engine == "onnx":
-            from .export.onnx_decode import onnx_decoder
+            from .export.onnx_decode import onnx_transducer
 
-            folder = self.path if self.kind == "onnx" else self.path / "onnx"
-            return onnx_decoder(language, folder, self.meta)
+            onnx = onnx_transducer(self.path if self.kind == "onnx" else self.path / "onnx", self.meta)
+            return Decoder(language, "onnx", lambda f, l, decoding, beam: onnx.decode(f, l, decoding, beam))
         model, mask = self._pathway_model(language)
         if engine == "sparse":
             from .export.fast import sparse_decoding_model

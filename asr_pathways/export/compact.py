@@ -59,6 +59,7 @@ from torch import nn
 from asr_pathways.errors import InputError
 from asr_pathways.io import atomic_write_bytes, atomic_write_json, load_tensors, read_json, save_tensors
 
+from .bits import pack_bits, unpack_bits
 from .integrity import checksums, verify
 from .sparse_linear import BlockSparseLinear, is_block_structured
 
@@ -81,34 +82,6 @@ STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16"
 WEIGHTS_NAME = "weights.safetensors"
 META_NAME = "model.json"
 TOKENIZER_NAME = "tokenizer.model"
-
-
-# ----------------------------------------------------------------------------- bitmaps
-
-
-def pack_bits(mask: torch.Tensor) -> torch.Tensor:
-    """Flattened bool tensor -> uint8 tensor of ceil(n/8) bytes; element 8b+i is bit i of byte b.
-
-    >>> pack_bits(torch.tensor([True, False, False, True, False, False, False, False, True])).tolist()
-    [9, 1]
-    """
-    flat = mask.detach().reshape(-1).to("cpu", torch.bool)
-    n = flat.numel()
-    pad = (-n) % 8
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad)])
-    bits = flat.view(-1, 8).to(torch.uint8)
-    weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
-    return (bits * weights).sum(1, dtype=torch.int32).to(torch.uint8)
-
-
-def unpack_bits(packed: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse of :func:`pack_bits`: the first ``n`` bits as a flat bool tensor."""
-    if packed.numel() * 8 < n:
-        raise ValueError(f"bitmap holds {packed.numel() * 8} bits, {n} needed")
-    shifts = torch.arange(8, dtype=torch.uint8)
-    bits = (packed.to(torch.uint8)[:, None] >> shifts) & 1
-    return bits.reshape(-1)[:n].bool()
 
 
 # ----------------------------------------------------------------------------- blocks

@@ -16,7 +16,7 @@ import torch
 
 from asr_pathways.errors import InputError
 
-__all__ = ["OnnxTransducer", "onnx_decoder"]
+__all__ = ["OnnxTransducer", "onnx_transducer"]
 
 
 class OnnxTransducer:
@@ -74,11 +74,8 @@ class OnnxTransducer:
         return rnnt_greedy_search(enc, enc_lens, self.predictor, identity, self.joiner)
 
 
-def onnx_decoder(language: str, folder: Path, meta: dict[str, Any], threads: int = 1) -> Any:
-    """A :class:`~asr_pathways.loading.Decoder` over the ONNX graphs in ``folder``; ``meta`` is the
-    export's model.json (its ``config`` gives the predictor's shape)."""
-    from asr_pathways.loading import Decoder
-
+def onnx_transducer(folder: Path, meta: dict[str, Any], threads: int = 1) -> OnnxTransducer:
+    """The ONNX graphs in ``folder`` as one transducer; ``meta`` is the export's model.json (its
+    ``config`` gives the predictor's shape). :mod:`asr_pathways.loading` wraps it in a Decoder."""
     cfg = meta.get("config") or {}
-    model = OnnxTransducer(folder, int(cfg.get("predictor_layers", 1)), int(cfg.get("predictor_dim", 256)), threads)
-    return Decoder(language, "onnx", lambda f, l, decoding, beam: model.decode(f, l, decoding, beam))
+    return OnnxTransducer(folder, int(cfg.get("predictor_layers", 1)), int(cfg.get("predictor_dim", 256)), threads)

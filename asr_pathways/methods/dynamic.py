@@ -28,15 +28,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .adaptive import schedule  # the rounds of monolingual adaptive masking: adaptations at n, a prune per round
 from .config import PruneConfig
 from .job import PruneJob
-from .schedule import Schedule, build_schedule, sparsity_levels
-
-
-def schedule(cfg: PruneConfig) -> Schedule:
-    """The rounds of adaptive masking (:mod:`.adaptive`): adaptations at n, a prune at the end of every round but the last."""
-    levels = sparsity_levels(cfg.start_sparsity(), cfg.target, cfg.prune_step, cfg.prune_step_mode)
-    return build_schedule(levels, cfg.round_steps, cfg.adaptation_steps(), finalize=cfg.zero_trainable)
 
 
 def run(cfg: PruneConfig) -> Path:
