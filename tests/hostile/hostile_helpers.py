@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,12 @@ def write_jsonl_gz(path: Path, items: list[dict]) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as f:
         for it in items:
             f.write(json.dumps(it) + "\n")
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """A copy of a corpus, run or model folder to tamper with (links copied as links; no feature cache)."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns("features"))
+    return dst
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from data_fixtures import make_audio_dir, write_audio
-from hostile_helpers import TRAIN, cli, one_line, read_jsonl_gz, snapshot, write_jsonl_gz
+from hostile_helpers import TRAIN, cli, copy_tree, one_line, read_jsonl_gz, snapshot, write_jsonl_gz
 
 from asr_pathways.data.corpus import ALLOW_ABSOLUTE_AUDIO_ENV, Corpus
-
-
-def _corpus_copy(tiny_corpus: Path, dst: Path) -> Path:
-    shutil.copytree(tiny_corpus, dst, symlinks=True, ignore=shutil.ignore_patterns("features"))
-    return dst
 
 
 def _set_first_source(corpus: Path, source: dict) -> Path:
@@ -29,7 +23,7 @@ def _set_first_source(corpus: Path, source: dict) -> Path:
 # ----------------------------------------------------------------------------------- case 1
 @pytest.mark.parametrize("kind", ["command", "url", "escape", "absolute"])
 def test_case1_a_corpus_cannot_run_fetch_or_reach_outside(kind, tiny_corpus, tmp_path, capsys):
-    corpus = _corpus_copy(tiny_corpus, tmp_path / "corpus")
+    corpus = copy_tree(tiny_corpus, tmp_path / "corpus")
     pwned = tmp_path / "PWNED"
     source, fragment = {
         "command": ({"type": "command", "source": f"id > {pwned}"}, "has a 'command' audio source"),
@@ -48,7 +42,7 @@ def test_case1_a_corpus_cannot_run_fetch_or_reach_outside(kind, tiny_corpus, tmp
 
 
 def test_case1_absolute_audio_only_when_the_user_opts_in(tiny_corpus, tmp_path, monkeypatch):
-    corpus = _corpus_copy(tiny_corpus, tmp_path / "corpus")
+    corpus = copy_tree(tiny_corpus, tmp_path / "corpus")
     first = read_jsonl_gz(corpus / "manifests" / "en" / "cuts_train.jsonl.gz")[0]
     original = (corpus / first["recording"]["sources"][0]["source"]).resolve()
     _set_first_source(corpus, {"source": str(original)})
@@ -113,7 +107,7 @@ def test_case4_a_language_without_good_items_is_an_error(tmp_path, capsys):
 
 
 def test_case4_an_empty_train_split_is_an_error_in_train(tiny_corpus, tmp_path, capsys):
-    corpus = _corpus_copy(tiny_corpus, tmp_path / "corpus")
+    corpus = copy_tree(tiny_corpus, tmp_path / "corpus")
     write_jsonl_gz(corpus / "manifests" / "fr" / "cuts_train.jsonl.gz", [])
     rc, err = cli(capsys, "train", "--corpus", corpus, "--out", tmp_path / "run", "--steps", "1", *TRAIN)
     assert rc == 2

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from hostile_helpers import TRAIN, cli, one_line
+from hostile_helpers import TRAIN, cli, copy_tree, one_line
 
 from asr_pathways.cli import main
 from asr_pathways.errors import InputError
 from asr_pathways.sparsity.masks import MaskSet
-
-
-def _copy(run: Path, dst: Path) -> Path:
-    shutil.copytree(run, dst)
-    return dst
 
 
 def test_case6_a_missing_output_folder_is_one_line(tiny_corpus, capsys):
@@ -37,7 +30,7 @@ def test_case6_an_output_folder_below_a_file_is_one_line(tmp_path, capsys):
 
 
 def test_case6_a_checkpoint_that_is_not_safetensors(dense_run, tmp_path, capsys):
-    run = _copy(dense_run, tmp_path / "run")
+    run = copy_tree(dense_run, tmp_path / "run")
     (run / "checkpoint.safetensors").write_bytes(b"PK\x03\x04 this is a zip, not safetensors" * 8)
     for argv, command in ((["evaluate", run, "--max-utts", "1"], "evaluate"), (["export", run, "--out", tmp_path / "m"], "export")):
         rc, err = cli(capsys, *argv)
@@ -60,7 +53,7 @@ def _reshape_one_tensor(ckpt: Path) -> str:
 
 
 def test_case6_a_checkpoint_of_other_shapes(dense_run, tiny_corpus, tmp_path, capsys):
-    run = _copy(dense_run, tmp_path / "run")
+    run = copy_tree(dense_run, tmp_path / "run")
     name = _reshape_one_tensor(run / "checkpoint.safetensors")
     rc, err = cli(capsys, "evaluate", run, "--max-utts", "1")
     assert rc == 2
@@ -89,7 +82,7 @@ def test_case6_mask_files_not_safetensors_or_of_other_shapes(tmp_path, capsys):
 
 
 def test_case6_a_run_config_with_foreign_keys(dense_run, tmp_path, capsys):
-    run = _copy(dense_run, tmp_path / "run")
+    run = copy_tree(dense_run, tmp_path / "run")
     (run / "config.yaml").write_text((run / "config.yaml").read_text() + "evil: !!str 1\n")
     rc, err = cli(capsys, "evaluate", run, "--max-utts", "1")
     assert rc == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from data_fixtures import write_audio
-from hostile_helpers import cli, one_line
+from hostile_helpers import cli, copy_tree, one_line
 
 from asr_pathways.errors import InputError
 from asr_pathways.export.compact import CompactModel, export_pathways
@@ -50,13 +50,6 @@ def _tamper(model: Path, key: str, change, fix_checksum: bool = False) -> None:
         (model / "model.json").write_text(json.dumps(card))
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    import shutil
-
-    shutil.copytree(src, dst)
-    return dst
-
-
 def _flip_first_bit(t: torch.Tensor) -> torch.Tensor:
     t[0] ^= 1
     return t
@@ -73,7 +66,7 @@ def _one_byte_longer(t: torch.Tensor) -> torch.Tensor:
     (_one_byte_longer, True, "bitmap is torch.uint8 of ("),
 ])
 def test_case7_a_tampered_bitmap_is_refused(change, fix, fragment, exported, tmp_path, capsys):
-    model = _copy(exported, tmp_path / "model")
+    model = copy_tree(exported, tmp_path / "model")
     key = next(k for k in CompactModel.load(model).tensors if k.startswith("bitmap/en/"))
     _tamper(model, key, change, fix_checksum=fix)
     with pytest.raises(InputError, match="export the model again"):

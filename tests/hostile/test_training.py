@@ -5,19 +5,13 @@ from __future__ import annotations
 import errno
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from hostile_helpers import TRAIN, cli, one_line, snapshot
+from hostile_helpers import TRAIN, cli, copy_tree, one_line, snapshot
 
 from asr_pathways.checkpoint import load_checkpoint
-
-
-def _copy(run: Path, dst: Path) -> Path:
-    shutil.copytree(run, dst)
-    return dst
 
 
 # ----------------------------------------------------------------------------------- case 2
@@ -68,7 +62,7 @@ def test_case2_a_checkpoint_cut_short_by_a_full_disk_keeps_the_previous_one(tiny
 
 
 def test_case2_resume_refuses_changed_settings(dense_run, tiny_corpus, tmp_path, capsys):
-    run = _copy(dense_run, tmp_path / "run")
+    run = copy_tree(dense_run, tmp_path / "run")
     before = snapshot(run)
     rc, err = cli(capsys, "train", "--corpus", tiny_corpus, "--out", run, "--steps", "40", "--lr", "1e4", *TRAIN)
     assert rc == 2
@@ -97,7 +91,7 @@ def test_case6_numeric_options_are_validated_before_anything_is_written(args, fr
     assert rc == 2
     assert fragment in one_line(err, "train")
     assert not (tmp_path / "new").exists()
-    run = _copy(dense_run, tmp_path / "run")  # --restart with a bad value does not wipe the run first
+    run = copy_tree(dense_run, tmp_path / "run")  # --restart with a bad value does not wipe the run first
     before = snapshot(run)
     rc, err = cli(capsys, "train", "--corpus", tiny_corpus, "--out", run, "--restart", *TRAIN, *args)
     assert rc == 2 and fragment in one_line(err, "train")
@@ -115,7 +109,7 @@ def test_case6_a_preset_with_unknown_keys_is_refused(tiny_corpus, tmp_path, caps
 
 # ----------------------------------------------------------------------------------- case 8
 def test_case8_restart_starts_the_folder_clean_logs_included(dense_run, tiny_corpus, tmp_path, capsys):
-    run = _copy(dense_run, tmp_path / "run")
+    run = copy_tree(dense_run, tmp_path / "run")
     (run / "wer_test.json").write_text("{}")  # anything an earlier run wrote
     old_events = sorted(p.name for p in (run / "tensorboard").iterdir())
     assert old_events and any(json.loads(l)["step"] == 3 for l in (run / "metrics.jsonl").read_text().splitlines())
