@@ -19,6 +19,16 @@ def test_case6_a_missing_output_folder_is_one_line(tiny_corpus, capsys):
     assert one_line(err, "train") == "asr-pathways train: error: /proc/x: No such file or directory (check the path)"
 
 
+def test_case6_an_unwritable_output_folder_is_one_line(tmp_path, capsys):
+    audio, tr = tmp_path / "audio", tmp_path / "en.tsv"
+    audio.mkdir()
+    rc, err = cli(capsys, "corpus", "import-dir", "--audio-dir", audio, "--transcripts", f"en={tr}", "--out", "/sys/asr-pathways-test")
+    assert rc == 1
+    line = one_line(err, "corpus")  # sysfs: EPERM or EROFS as root, EACCES otherwise
+    assert line.startswith("asr-pathways corpus: error: /sys/asr-pathways-test: ")
+    assert any(hint in line for hint in ("choose a folder you can write to", "the file system is read-only: choose another output folder"))
+
+
 def test_case6_an_output_folder_below_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     audio = tmp_path / "audio"
