@@ -53,15 +53,6 @@ def check_language(code: str, path: str | Path | None = None, line: int | None =
     return code
 
 
-@dataclass
-class _Item:
-    id: str
-    text: str
-    speaker: str
-    audio: Path
-    split: str
-
-
 class _Bad:
     """Collects bad items: raise at once, or record them when skipping."""
 
