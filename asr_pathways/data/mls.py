@@ -19,7 +19,6 @@ import re
 import shutil
 import tempfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
