@@ -292,13 +292,17 @@ def _scan_mls(code: str, folder: Path, is_opus: bool, bad: _Bad) -> dict[str, li
 # a folder of audio files
 
 
-def _index_audio(audio_dir: Path) -> dict[str, list[Path]]:
-    """id (file stem) -> every audio file of that name under ``audio_dir`` (more than one: ambiguous)."""
+def _index_audio(audio_dir: Path, skip: Path | None = None) -> dict[str, list[Path]]:
+    """id (file stem) -> every audio file of that name under ``audio_dir`` (more than one: ambiguous),
+    leaving out the folder ``skip`` (the corpus being written, whose audio links would double every id)."""
     if not audio_dir.is_dir():
         raise InputError("not a folder", path=audio_dir, expected="a folder of audio files (FLAC, WAV, Opus)")
+    skip = skip.resolve() if skip is not None else None
     index: dict[str, list[Path]] = {}
     for p in sorted(audio_dir.rglob("*")):
         if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file():
+            if skip is not None and p.parent.resolve().is_relative_to(skip):
+                continue
             index.setdefault(p.stem, []).append(p)
     return index
 
@@ -328,7 +332,7 @@ def import_dir(audio_dir: str | Path, transcripts: dict[str, str | Path], out: s
     audio_dir, out = Path(audio_dir), Path(out)
     for lang in transcripts:
         check_language(lang)
-    index = _index_audio(audio_dir)
+    index = _index_audio(audio_dir, skip=out)
     bad = _Bad(skip_bad)
     collected: dict[str, dict[str, tuple[dict, dict]]] = {}
     originals: dict[tuple[str, str], Path] = {}

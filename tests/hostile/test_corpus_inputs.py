@@ -95,6 +95,14 @@ def test_case4_a_file_name_in_two_folders_is_ambiguous(tmp_path, capsys):
     assert card["bad_items_total"] == 1 and "ambiguous" in card["bad_items"][0]["reason"]
 
 
+def test_case4_a_corpus_inside_its_audio_folder_does_not_make_its_own_links_ambiguous(tmp_path, capsys):
+    audio, tr = _audio(tmp_path)
+    argv = ["corpus", "import-dir", "--audio-dir", audio, "--transcripts", f"en={tr}", "--out", audio / "corpus"]
+    assert cli(capsys, *argv)[0] == 0
+    assert cli(capsys, *argv)[0] == 0  # the rerun does not see spk0_utt000.flac twice
+    assert json.loads((audio / "corpus" / "card.json").read_text())["bad_items_total"] == 0
+
+
 def test_case4_a_language_without_good_items_is_an_error(tmp_path, capsys):
     audio, tr = _audio(tmp_path)
     fr = tmp_path / "fr.tsv"
