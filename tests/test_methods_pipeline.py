@@ -347,3 +347,16 @@ def test_dynamic_from_lap_own_updates_resume_is_exact(dense: Path, lap: Path, mo
     assert ha[2]["iou"]["en|fr"] < 1.0
     cost = json.loads((full / "cost.json").read_text())
     assert cost["own"]["attribution_seconds"] > 0
+
+
+def test_a_refused_prune_leaves_nothing_and_the_corrected_command_runs(lth: Path, dense: Path, capsys):
+    """Every check comes before the first write: a command refused at its first event (no mask at
+    that level) leaves no folder, so the corrected command is not taken for "another run"."""
+    out = dense.parent / "refused"
+    cmd = ["prune", "--method", "pathways", "--from", str(dense), "--out", str(out), "--masks-from", str(lth), "--steps", "1",
+           "--eval-split", "none", *FAST]
+    assert main([*cmd, "--init-sparsity", "0.5", "--target", "0.7"]) == 2
+    assert "no mask for 'en' at sparsity 0.5" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*cmd, "--init-sparsity", "0.35", "--target", "0.35"]) == 0
+    assert json.loads((out / "run.json").read_text())["kind"] == "prune" and (out / "cost.json").is_file()
