@@ -71,6 +71,7 @@ def test_transcribe_run_subrun_and_exports(runs, capsys) -> None:
         assert [r.text for r in got] == expected, engine
     assert [r.text for r in transcribe(runs["exports"] / "en" / "onnx", audio, "en")] == expected
     assert [r.text for r in transcribe(runs["exports"] / "all", audio, "en")] == expected
+    assert [r.text for r in transcribe(runs["pathways"], audio, "en", engine="sparse")] == expected  # a run, sparse
     f16 = transcribe(runs["exports"] / "en-f16", audio, "en")
     assert all(isinstance(r.text, str) for r in f16)
     # a monolingual prune run: its sub-run, or the run itself with --language
