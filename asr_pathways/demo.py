@@ -1,9 +1,9 @@
 """`asr-pathways demo` (`make demo`): the whole pipeline at a reduced size, end to end.
 
 1. a synthetic 4-language corpus (en, fr, it, nl; 1 hour each; espeak-ng), cached in ``data/demo``;
-2. a small dense multilingual RNN-T (600 steps), cached in ``runs/demo/dense``;
-3. a monolingual comparison on fr: IMP to 70% vs adaptive masking from the IMP-35% mask;
-4. a multilingual comparison: ASR Pathways vs Dynamic ASR Pathways, both from LTH-70% masks;
+2. a small dense multilingual RNN-T (2,000 steps), cached in ``runs/demo/dense``;
+3. a monolingual comparison on fr: IMP to 50% vs adaptive masking from the IMP-25% mask;
+4. a multilingual comparison: ASR Pathways vs Dynamic ASR Pathways, both from LTH-50% masks;
 5. a report (Markdown + plots) in ``runs/demo/report`` and the tables printed at the end, then the dense
    model's average WER and, per pruned row, its WER and share of distinct hypotheses; rows whose output
    is degenerate (the same few hypotheses for most utterances, :mod:`asr_pathways.metrics`) are flagged
