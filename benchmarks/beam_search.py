@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
-from benchmarks.decoding_common import corpus_utterances, wer_of  # noqa: E402
+from benchmarks.common import command_line, machine_info, machine_line  # noqa: E402
+from benchmarks.decoding_common import corpus_utterances, publish, wer_of  # noqa: E402
 
 SECTION = "beam_search"
 
@@ -105,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
            "engine": source.resolve_engine(args.engine), "corpus": str(corpus), "split": args.split, "utterances": total,
            "threads": args.threads, "beams": beams, "languages": per, "average": average, "wall_s": time.time() - t0,
            "load_average": os.getloadavg()[0]}
-    if not args.no_write:
-        write_result(SECTION, res)
-        write_section(SECTION, markdown(res))
-    print(markdown(res))
-    return 0
+    return publish(SECTION, res, markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

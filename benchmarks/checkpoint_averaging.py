@@ -22,7 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from benchmarks.common import command_line, machine_info, machine_line  # noqa: E402
+from benchmarks.decoding_common import publish  # noqa: E402
 
 SECTION = "checkpoint_averaging"
 
@@ -96,11 +97,7 @@ def main(argv: list[str] | None = None) -> int:
            "seeds": "deterministic decoding (the run's own seed is in its config)", "wall_s": time.time() - t0}
     if tmp:
         tmp.cleanup()
-    if not args.no_write:
-        write_result(SECTION, res)
-        write_section(SECTION, markdown(res))
-    print(markdown(res))
-    return 0
+    return publish(SECTION, res, markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the decoding benchmarks share: utterances (a corpus split or synthetic features), timers,
-WER of hypotheses, and random-weight models with magnitude masks."""
+WER of hypotheses, random-weight models with magnitude masks, and publishing a result (JSON +
+the BENCHMARKS.md section)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ from typing import Any, Callable
 
 import torch
 
-from benchmarks.common import ROOT  # noqa: F401  (puts the checkout on sys.path)
+from benchmarks.common import write_result, write_section
+
+
+def publish(section: str, res: dict[str, Any], markdown: Callable[[dict[str, Any]], str], write: bool = True) -> int:
+    """Write benchmarks/results/SECTION.json and the SECTION part of BENCHMARKS.md (unless not
+    ``write``), print the Markdown; the exit status 0."""
+    text = markdown(res)
+    if write:
+        write_result(section, res)
+        write_section(section, text)
+    print(text)
+    return 0
 
 
 @dataclass

@@ -27,8 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from benchmarks.common import command_line, machine_info, machine_line  # noqa: E402
 from benchmarks.decoding_common import (  # noqa: E402
+    publish,
     corpus_utterances, magnitude_masks, random_model, synthetic_utterances, tune_emission, wer_of,
 )
 
@@ -159,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(rows[-1], flush=True)
     res = {"command": command_line("benchmarks/onnx_parity.py", argv), "machine": machine_info(), "onnxruntime": onnxruntime.__version__,
            "opset": OPSET, "utterances": what, "rows": rows, "wall_s": time.time() - t0}
-    if not args.no_write:
-        write_result(SECTION, res)
-        write_section(SECTION, markdown(res))
-    print(markdown(res))
-    return 0
+    return publish(SECTION, res, markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

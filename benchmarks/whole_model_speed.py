@@ -39,8 +39,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from benchmarks.common import command_line, machine_info, machine_line  # noqa: E402
 from benchmarks.decoding_common import (  # noqa: E402
+    publish,
     best_time, corpus_utterances, magnitude_masks, random_model, synthetic_utterances, tune_emission,
 )
 
@@ -214,11 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {"command": command_line("benchmarks/whole_model_speed.py", argv), "machine": machine_info(), "kernel_backend": backend,
            "threads": 1, "repeats": args.repeats, "utterances": what, "seeds": {"weights_and_masks": 0, "features": 1},
            "rows": rows, "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.time() - t0}
-    if not args.no_write:
-        write_result(SECTION, res)
-        write_section(SECTION, markdown(res))
-    print(markdown(res))
-    return 0
+    return publish(SECTION, res, markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -19,23 +19,11 @@ from asr_pathways.export.compact import CompactModel, masked_state_dict
 from asr_pathways.export.sparse_linear import BlockSparseLinear
 from asr_pathways.runs import load_run
 
-FAST = ["--no-progress", "--device", "cpu", "--max-duration", "4", "--round-steps", "2", "--eval-split", "none"]
-
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("export-runs")
-    dense = root / "dense"
-    assert main(["train", "--corpus", str(tiny_corpus), "--out", str(dense), "--preset", "tiny", "--steps", "3",
-                 "--max-duration", "4", "--eval-split", "none", "--device", "cpu"]) == 0
-    lap, pw, imp = root / "lap", root / "pathways", root / "imp"
-    assert main(["prune", "--method", "lap", "--lap-base", "imp", "--from", str(dense), "--out", str(lap),
-                 "--target", "0.7", "--prune-step", "0.35", *FAST]) == 0
-    assert main(["prune", "--method", "pathways", "--from", str(dense), "--out", str(pw), "--masks-from", str(lap),
-                 "--init-sparsity", "0.7", "--target", "0.7", "--steps", "2", *FAST]) == 0
-    assert main(["prune", "--method", "imp", "--from", str(dense), "--out", str(imp), "--languages", "en",
-                 "--target", "0.7", "--prune-step", "0.7", *FAST]) == 0
-    return {"dense": dense, "lap": lap, "pathways": pw, "imp": imp, "corpus": tiny_corpus}
+def runs(tiny_runs: dict[str, Path]) -> dict[str, Path]:
+    """dense, lap, pathways and imp runs (conftest.py's tiny_runs, shared with test_transcribe.py)."""
+    return tiny_runs
 
 
 def export(run: Path, out: Path, *extra: str) -> CompactModel:

@@ -16,26 +16,16 @@ from asr_pathways.data.corpus import Corpus
 from asr_pathways.loading import open_model
 from asr_pathways.transcription import expand_audio_inputs, load_audio, transcribe
 
-FAST = ["--no-progress", "--device", "cpu", "--max-duration", "4", "--round-steps", "2", "--eval-split", "none"]
-
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("use-runs")
-    dense, lap, pw, imp = root / "dense", root / "lap", root / "pathways", root / "imp"
-    assert main(["train", "--corpus", str(tiny_corpus), "--out", str(dense), "--preset", "tiny", "--steps", "3",
-                 "--max-duration", "4", "--eval-split", "none", "--device", "cpu"]) == 0
-    assert main(["prune", "--method", "lap", "--lap-base", "imp", "--from", str(dense), "--out", str(lap),
-                 "--target", "0.7", "--prune-step", "0.35", *FAST]) == 0
-    assert main(["prune", "--method", "pathways", "--from", str(dense), "--out", str(pw), "--masks-from", str(lap),
-                 "--init-sparsity", "0.7", "--target", "0.7", "--steps", "2", *FAST]) == 0
-    assert main(["prune", "--method", "imp", "--from", str(dense), "--out", str(imp), "--languages", "en",
-                 "--target", "0.7", "--prune-step", "0.7", *FAST]) == 0
-    exports = root / "exports"
+def runs(tiny_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """conftest.py's tiny runs and exports of the pathways run: en (+ ONNX), en in float16, all."""
+    pw = tiny_runs["pathways"]
+    exports = tmp_path_factory.mktemp("use-exports")
     assert main(["export", str(pw), "--out", str(exports / "en"), "--language", "en", "--onnx"]) == 0
     assert main(["export", str(pw), "--out", str(exports / "en-f16"), "--language", "en", "--dtype", "float16"]) == 0
     assert main(["export", str(pw), "--out", str(exports / "all")]) == 0
-    return {"dense": dense, "pathways": pw, "imp": imp, "exports": exports, "corpus": tiny_corpus}
+    return tiny_runs | {"exports": exports}
 
 
 def clips(runs) -> list[Path]:

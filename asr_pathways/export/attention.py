@@ -26,10 +26,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["LinearSelfAttention"]
+__all__ = ["LinearSelfAttention", "linear_copy"]
 
 
-def _linear_copy(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
+def linear_copy(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
+    """An eval-mode ``nn.Linear`` holding copies of ``weight`` (out, in) and ``bias``."""
     layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
     with torch.no_grad():
         layer.weight.copy_(weight)
@@ -61,7 +62,7 @@ class LinearSelfAttention(nn.Module):
         """
         if not mha.batch_first or not mha._qkv_same_embed_dim or mha.in_proj_weight is None:
             raise ValueError("only batch-first self-attention with a packed in_proj_weight is supported")
-        make = make_linear or (lambda _kind, w, b: _linear_copy(w, b))
+        make = make_linear or (lambda _kind, w, b: linear_copy(w, b))
         in_proj = make("in_proj", mha.in_proj_weight.detach(), None if mha.in_proj_bias is None else mha.in_proj_bias.detach())
         out_bias = None if mha.out_proj.bias is None else mha.out_proj.bias.detach()
         out_proj = make("out_proj", mha.out_proj.weight.detach(), out_bias)

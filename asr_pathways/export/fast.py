@@ -35,7 +35,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .attention import LinearSelfAttention
+from .attention import LinearSelfAttention, linear_copy
 from .module_lstm import ModuleLSTM
 from .sparse_linear import BlockSparseLinear
 
@@ -49,12 +49,7 @@ LOOKAHEAD = 4
 def _make(weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor | None, mode: str) -> nn.Module:
     """BlockSparseLinear holding weight ⊙ mask when ``mask`` is given, else a dense nn.Linear."""
     if mask is None:
-        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-        with torch.no_grad():
-            layer.weight.copy_(weight)
-            if bias is not None:
-                layer.bias.copy_(bias)
-        return layer.eval()
+        return linear_copy(weight, bias)
     m = mask.to(weight.device, torch.bool).reshape(weight.shape)
     layer = BlockSparseLinear.from_dense(weight * m, m, bias)
     layer.mode = mode

@@ -52,14 +52,9 @@ class ModuleLSTM(nn.Module):
         if not lstm.batch_first or lstm.bidirectional or not lstm.bias or lstm.proj_size:
             raise ValueError("only a unidirectional batch-first nn.LSTM with biases and no projection is supported")
 
-        def default(_layer: int, weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
-            layer = nn.Linear(weight.shape[1], weight.shape[0])
-            with torch.no_grad():
-                layer.weight.copy_(weight)
-                layer.bias.copy_(bias)
-            return layer.eval()
+        from .attention import linear_copy
 
-        make = make_linear or default
+        make = make_linear or (lambda _layer, w, b: linear_copy(w, b))
         cells = []
         for k in range(lstm.num_layers):
             w = torch.cat([getattr(lstm, f"weight_ih_l{k}").detach(), getattr(lstm, f"weight_hh_l{k}").detach()], dim=1)
