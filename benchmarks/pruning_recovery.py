@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pruning_recovery.py --dense runs/bench-dense --corpus data/mls4
 
 From a dense run (benchmarks/dense_baseline.py), with the pruning phases' default schedule
-(warm-up and cosine decay per round, peak = dense peak x 0.5, fresh AdamW moments; docs/method.md):
+(warm-up and cosine decay per round, peak = dense peak x --lr-factor (4), fresh AdamW moments; docs/method.md):
 
 1. ``imp`` on ``--language`` (default fr): prune 0.25 -> 0.5 -> 0.7 every T steps, then T more
    steps at 70% (``--round-steps``, default 60: twice the `small` benchmark's T = 30);

@@ -106,9 +106,9 @@ def test_phase_learning_rate_options():
                                 total_steps=30)
     assert tc.steps == 30 and tc.seed == 0 and tc.languages_per_step == 1
     assert lr(0) == pytest.approx(0.25) and lr(25) == pytest.approx(0.5)  # warm-up once, then constant
-    _, per_round = phase_train_config(base, _cfg(lr_schedule="linear", warmup_steps=0, round_steps=10), 30, prune_steps=[10, 20])
+    _, per_round = phase_train_config(base, _cfg(lr_schedule="linear", warmup_steps=0, round_steps=10, lr_factor=0.5), 30, prune_steps=[10, 20])
     assert [per_round(s) for s in (0, 10, 20)] == [pytest.approx(0.5)] * 3  # restarts at every prune
     assert per_round(9) < per_round(10)
-    assert phase_train_config(base, _cfg(), 30)[0].lr == pytest.approx(0.5)  # default peak: the source's × --lr-factor 0.5
+    assert phase_train_config(base, _cfg(), 30)[0].lr == pytest.approx(4.0)  # default peak: the source's × --lr-factor 4
     multi, _ = phase_train_config(base, _cfg(method="lap", languages_per_step=0, max_duration=4.0), 10)
     assert multi.languages_per_step == 0 and multi.max_duration == 4.0

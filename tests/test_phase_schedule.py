@@ -31,7 +31,8 @@ BASE = {"lr": 2e-3, "warmup_steps": 200, "steps": 1500, "final_lr_ratio": 0.05, 
 
 
 def _cfg(**kw) -> PruneConfig:
-    return PruneConfig(**(dict(method="imp", source="runs/dense", out="runs/x", languages=["en"]) | kw))
+    """A phase config; peak = the source's lr x 0.5 so that the numbers below read easily (not the default factor)."""
+    return PruneConfig(**(dict(method="imp", source="runs/dense", out="runs/x", languages=["en"], lr_factor=0.5) | kw))
 
 
 def phase_train_config(*a, **kw) -> SpanSchedule:
@@ -46,7 +47,7 @@ def _lrs(tc: SpanSchedule, steps: int | None = None) -> list[float]:
 # ------------------------------------------------------------------------------- the schedule
 def test_default_phase_schedule_warms_up_then_decays_to_the_final_ratio():
     tc = phase_train_config(BASE, _cfg(lr_schedule_scope="phase"), total_steps=120)
-    peak, lo = 1e-3, 0.05 * 1e-3  # default peak: the dense run's × 0.5; final: the dense run's ratio
+    peak, lo = 1e-3, 0.05 * 1e-3  # peak: the dense run's × --lr-factor (0.5 here); final: the dense run's ratio
     assert tc.lr == pytest.approx(peak) and tc.schedule == "cosine"
     w = auto_warmup(120, 0.98)
     assert w == 12  # a tenth of the phase
@@ -71,6 +72,8 @@ def test_linear_constant_and_explicit_options():
     capped = phase_train_config(BASE, _cfg(lr=1.0, warmup_steps=50, final_lr_ratio=0.1, lr_schedule_scope="phase"), 10)
     assert capped.warmup_of(10) == 9 and capped.lr_at(9) == pytest.approx(0.1)  # warm-up leaves a step of decay
     assert phase_train_config({"lr": 1.0}, _cfg(), 10).lr == pytest.approx(0.5)
+    default = PruneConfig(method="imp", source="runs/dense", out="runs/x", languages=["en"])
+    assert phase_train_config({"lr": 1.0}, default, 10).lr == pytest.approx(default.lr_factor)
 
 
 def test_auto_warmup():
@@ -154,7 +157,7 @@ def test_command_line_round_trips_the_schedule_options():
     assert {k: v for k, v in again.__dict__.items() if k != "command"} == {k: v for k, v in cfg.__dict__.items() if k != "command"}
     defaults = _parse(argv[:9])
     assert (defaults.lr, defaults.lr_factor, defaults.lr_schedule, defaults.lr_schedule_scope, defaults.warmup_steps,
-            defaults.final_lr_ratio, defaults.optimizer_state) == (None, 0.5, "cosine", "round", None, None, "fresh")
+            defaults.final_lr_ratio, defaults.optimizer_state) == (None, 4.0, "cosine", "round", None, None, "fresh")
     assert "--lr" not in command_line(defaults)  # defaults are not spelled out
     assert _parse(shlex.split(command_line(defaults))[1:]).defining() == defaults.defining()
 
@@ -238,7 +241,7 @@ def test_interrupted_phase_runs_the_same_rates(dense: Path, lr_log: list):
     assert main([*cmd, "--out", str(part)]) == 0
     assert [s for s, _ in full] == list(range(12))
     assert lr_log == full  # each step once, at the same rate
-    peak = 0.5 * float(yaml.safe_load((dense / "config.yaml").read_text())["train"]["lr"])
+    peak = PruneConfig.lr_factor * float(yaml.safe_load((dense / "config.yaml").read_text())["train"]["lr"])
     rates = [lr for _, lr in full]
     assert rates[:4] == rates[4:8] == rates[8:]  # round scope: 3 rounds of 4 steps
     # rounds of 4 steps: 1 warm-up step (a tenth, rounded up) reaching the peak, then 3 of decay to 5% of it
