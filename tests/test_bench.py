@@ -174,6 +174,7 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
     planner, layout = _planner(tmp_path, "demo", ablations=False)  # the jobs only: the hypotheses files are written by hand
     ctx = planner.ctx
     langs, n = pr.languages, 20
+    mid, tgt = pr.percent(pr.mid), pr.percent(pr.target)  # the demo profile's middle level and target
     refs = {l: [f"{l} phrase numéro {i} avec le mot {i * 7 % 13}" for i in range(n)] for l in langs}
 
     def rows(hyp) -> list[dict]:
@@ -182,9 +183,9 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
     good = lambda drop: (lambda l, i: refs[l][i] if i % drop else " ".join(refs[l][i].split()[:-1]))  # noqa: E731
     _write_hyps(planner.jobs["dense-eval"].folder, rows(good(3)))
     _write_hyps(planner.jobs["s0/imp"].folder, [r for r in rows(lambda l, i: "è") if r["language"] == "fr"])
-    _write_hyps(planner.jobs["s0/adapt-imp35"].folder, [r for r in rows(good(4)) if r["language"] == "fr"])
+    _write_hyps(planner.jobs[f"s0/{pr.method_key('adapt', 'imp', pr.mid)}"].folder, [r for r in rows(good(4)) if r["language"] == "fr"])
     _write_hyps(planner.jobs["s0/pathways"].folder, rows(good(2)))
-    _write_hyps(planner.jobs["s0/dyn-lth70"].folder, rows(good(5)))
+    _write_hyps(planner.jobs[f"s0/{pr.method_key('dyn', 'lth', pr.target)}"].folder, rows(good(5)))
     res = build_report(planner, layout, {}, ctx, 0.0, "test", machine={"cpu": "test", "cores": 1, "torch": "-", "tcmalloc": False,
                                                                        "date": "-"})
     assert res["report"].ids()[:4] == ["header", "table1", "table2", "claims"]
@@ -192,30 +193,30 @@ def test_report_flags_degenerate_arm_and_does_not_compare_it(tmp_path: Path, cap
 
     md = (ctx.out / "report.md").read_text()
     claims = {c["title"]: c for c in res["claims"]}
-    imp = next(c for t, c in claims.items() if t.startswith("adaptive (IMP-35%)"))
-    dyn = next(c for t, c in claims.items() if t.startswith("Dynamic (LTH-70%)"))
+    imp = next(c for t, c in claims.items() if t.startswith(f"adaptive (IMP-{mid})"))
+    dyn = next(c for t, c in claims.items() if t.startswith(f"Dynamic (LTH-{tgt})"))
     assert imp["degenerate"] and imp["base"] == "imp" and imp["degenerate_note"]["arms"] == ["imp"]
     assert imp["distinct_share_base"] == [pytest.approx(1 / n)] and imp["distinct_share_method"] == [1.0]
     assert imp["relative"] == imp["relative"] and "ci" in imp  # the raw numbers are kept in results.json
     assert not dyn["degenerate"] and dyn["relative"] > 0
-    line = next(l for l in md.splitlines() if l.startswith("| adaptive (IMP-35%)"))
+    line = next(l for l in md.splitlines() if l.startswith(f"| adaptive (IMP-{mid})"))
     assert "degenerate output (5% distinct hypotheses): not compared" in line and "[" not in line
-    assert "not compared (IMP-70%: degenerate output)" in line
-    line = next(l for l in md.splitlines() if l.startswith("| Dynamic (LTH-70%) vs ASR Pathways"))
+    assert f"not compared (IMP-{tgt}: degenerate output)" in line
+    line = next(l for l in md.splitlines() if l.startswith(f"| Dynamic (LTH-{tgt}) vs ASR Pathways"))
     assert "degenerate" not in line and f"{100 * dyn['relative']:+.1f}% [" in line
     t1, t2 = res["tables"]["table1"], res["tables"]["table2"]
-    assert t1["IMP-70%"]["degenerate"] and t1["IMP-70%"]["distinct_share"] == [pytest.approx(0.05)]
-    assert t1["IMP-70%"]["most_common_hypothesis"] == [["è", 1.0]]
+    assert t1[f"IMP-{tgt}"]["degenerate"] and t1[f"IMP-{tgt}"]["distinct_share"] == [pytest.approx(0.05)]
+    assert t1[f"IMP-{tgt}"]["most_common_hypothesis"] == [["è", 1.0]]
     assert not t1["dense θ_ML"]["degenerate"] and t1["dense θ_ML"]["distinct_share"] == [1.0]
     assert not any(r["degenerate"] for r in t2.values())
-    assert "| IMP-70% | 100.00 | **100.00** | 5 ⚠ degenerate |" in md
+    assert f"| IMP-{tgt} | 100.00 | **100.00** | 5 ⚠ degenerate |" in md
     assert "distinct hyps %" in md and "1 comparison(s) not made" in res["why"]
     assert json.loads((ctx.out / "results.json").read_text())["claims"][0]["degenerate"] is True
 
     summary = "\n".join(summary_lines(res))
     assert summary.startswith("dense θ_ML: average WER ")
-    assert "IMP-70% (fr): WER 100.0%, 5% distinct hypotheses — DEGENERATE output: 100% of hypotheses are 'è'" in summary
-    assert "ASR Pathways (LTH-70%) (en, fr, it, nl): WER" in summary and summary.count("DEGENERATE") == 1
+    assert f"IMP-{tgt} (fr): WER 100.0%, 5% distinct hypotheses — DEGENERATE output: 100% of hypotheses are 'è'" in summary
+    assert f"ASR Pathways (LTH-{tgt}) (en, fr, it, nl): WER" in summary and summary.count("DEGENERATE") == 1
     intro = intro_line(pr)
     assert intro.startswith("demo: ") and "\n" not in intro and "does not measure the paper's claims" in intro
     assert f"{pr.dense_steps} steps" in intro and f"{pr.eval_utts} test utterances" in intro

@@ -31,7 +31,7 @@ methods (docs/method.md):
             language ranks blocks on the weights moved by its own share of the updates) or shared
 
 output (runs/NAME):
-  prune.json history.jsonl cost.json masks_summary.json wer_SPLIT.{json,md} hyps_SPLIT.jsonl
+  run.json (identity) prune.json history.jsonl cost.json masks_summary.json wer_SPLIT.{json,md} hyps_SPLIT.jsonl
   masks/{lang}.safetensors          final mask per language (lap: also masks/shared.safetensors)
   masks/{pathway}/sparsity_S.safetensors   every level reached, for --masks-from ... --init-sparsity S
   lap/pathways/dynamic: the folder is a run folder (config.yaml, checkpoint.safetensors, ...)
