@@ -57,7 +57,7 @@ def option(
     cli: bool = True,
     record: bool = True,
 ) -> Any:
-    """A dataclass field that is also a command-line option.
+    """A dataclass field that is also a command-line option (``help`` is plain text: write ``%`` as is).
 
     ``default``: the value, or a zero-argument callable such as ``list`` (a default factory); no
     default makes the option required. ``flag``: the option's name on the command line (default

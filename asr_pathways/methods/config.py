@@ -94,8 +94,8 @@ class PruneConfig:
     # ----- training of the pruning phases (docs/method.md, "Choices"; methods/lr.py)
     lr: float | None = option(None, help="peak learning rate of every span of the schedule",
                               default_text="the --from run's peak x --lr-factor", group=TRAINING)
-    lr_factor: float = option(4.0, help="default peak = the --from run's peak learning rate x this; chosen on dev (IMP-70%% "
-                                        "on fr, rounds of 240 steps: x0.5 65.1%%, x1 52.5%%, x2 42.2%%, x4 38.5%%, x8 56.5%% "
+    lr_factor: float = option(4.0, help="default peak = the --from run's peak learning rate x this; chosen on dev (IMP-70% "
+                                        "on fr, rounds of 240 steps: x0.5 65.1%, x1 52.5%, x2 42.2%, x4 38.5%, x8 56.5% "
                                         "dev WER; docs/method.md). Ignored with --lr", group=TRAINING)
     lr_schedule: str = option("cosine", help="after the warm-up of every span: decay to --final-lr-ratio x peak at the span's "
                                              "last step (cosine, linear), or stay at the peak (constant)", choices=LR_SCHEDULES,
