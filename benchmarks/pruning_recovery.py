@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     result = {
         "command": command_line("benchmarks/pruning_recovery.py", argv),
+        "lr_factor": PruneConfig.lr_factor,
         "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the asr-pathways commands preload it
         "seed": args.seed,
         "round_steps": T,
@@ -151,12 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways")},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}"
+    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{PruneConfig.lr_factor:g}"
     write_result(record, result)
     lines = [
         f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
-        f"prune step {args.prune_step:g}, target {args.target:g}; whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
+        f"prune step {args.prune_step:g}, target {args.target:g}, phase peak = dense peak × {PruneConfig.lr_factor:g}; whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
         "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
