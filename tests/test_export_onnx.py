@@ -41,3 +41,17 @@ def test_onnx_parity(tmp_path):
         assert len(got) == len(ref)
         for a, b in zip(got, ref):
             torch.testing.assert_close(torch.from_numpy(a).to(b.dtype), b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("frames", [53, 57])  # 14 and 15 frames after 4x: both parities of the 8x stacking
+def test_onnx_encoder_with_8x_subsampling_takes_any_length(tmp_path, frames):
+    torch.manual_seed(0)
+    cfg = dict(load_preset("tiny")["model"]) | {"subsampling_factor": 8}
+    model = RNNTModel(ModelConfig.from_dict(cfg), vocab_size=29).eval()
+    export_onnx(model, tmp_path / "onnx")
+    feats, lens = torch.randn(2, frames, 80, generator=torch.Generator().manual_seed(1)), torch.tensor([frames, frames - 20])
+    with torch.no_grad():
+        enc, enc_lens = model.encode(feats, lens)
+    got_enc, got_lens = run_onnx(tmp_path / "onnx", "encoder", feats, lens)
+    assert got_lens.tolist() == enc_lens.tolist()
+    torch.testing.assert_close(torch.from_numpy(got_enc), enc, rtol=1e-4, atol=1e-4)

@@ -88,9 +88,10 @@ class Conv2dSubsampling(nn.Module):
         if self.factor == 8:
             quarter_lengths = subsampled_lengths(lengths, 4)
             x = x.masked_fill(lengths_to_padding_mask(quarter_lengths, frames)[:, :, None], 0.0)
-            if frames % 2:
-                x = nn.functional.pad(x, (0, 0, 0, 1))
-            x = x.reshape(batch, x.shape[1] // 2, 2 * channels * freq)
+            # no Python branch on the length, so that a traced (ONNX) graph handles odd and even lengths
+            pairs = (frames + 1) // 2
+            x = nn.functional.pad(x, (0, 0, 0, 1))[:, : 2 * pairs]
+            x = x.reshape(batch, pairs, 2 * channels * freq)
         return self.proj(x), subsampled_lengths(lengths, self.factor)
 
 
