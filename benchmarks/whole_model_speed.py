@@ -215,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     res = {"command": command_line("benchmarks/whole_model_speed.py", argv), "machine": machine_info(), "kernel_backend": backend,
            "threads": 1, "repeats": args.repeats, "utterances": what, "seeds": {"weights_and_masks": 0, "features": 1},
            "rows": rows, "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.time() - t0}
-    return publish(SECTION, res, markdown, write=not args.no_write)
+    # trained runs and random-weight presets are kept in separate records (one does not replace the other)
+    section = SECTION + ("_trained" if args.dense_run else "")
+    return publish(section, res, markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":
