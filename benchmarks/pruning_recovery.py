@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import command_line, machine_info, machine_line, write_result, write_section  # noqa: E402
+from asr_pathways.io import atomic_write_json  # noqa: E402
 from asr_pathways.runtime import tcmalloc_path  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             walls[name] = float(json.loads((folder / "wall.json").read_text())["wall_s"]) if (folder / "wall.json").is_file() else float("nan")
             return
         walls[name] = cli(argv)
-        (folder / "wall.json").write_text(json.dumps({"wall_s": walls[name]}))
+        atomic_write_json(folder / "wall.json", {"wall_s": walls[name]})
 
     run_or_reuse("imp", out / f"imp-{args.language}",
                  ["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
