@@ -9,7 +9,8 @@ e.g. 0.5 or the target 0.7), trained on that language alone. One round of T step
 3. train T − n steps;
 4. prune: ``m ← Prune(s + p, C_prune)`` (C_prune = the same set; ``--prune-candidates own``: within m);
 
-rounds until the target, then a final round that adapts but does not prune. ``--candidates own``
+rounds until the target, then a final round that adapts but does not prune (``--final-steps`` long,
+default T; ``--no-final-adapt``: it only trains the mask of the last prune, the step-matched schedule). ``--candidates own``
 never revives a weight (an ablation). Weights start from ``--from`` (θ_ML; ``{lang}`` allowed).
 Scores are block norms of θ (``--scores shared``, the default here; with one mask per phase
 ``own-updates`` gives the same scores, since every update is that language's).
@@ -30,7 +31,8 @@ from .schedule import Schedule, build_schedule, sparsity_levels
 def schedule(cfg: PruneConfig) -> Schedule:
     """Rounds of T steps from the start level: adaptations at n, a prune at the end of every round but the last."""
     levels = sparsity_levels(cfg.start_sparsity(), cfg.target, cfg.prune_step, cfg.prune_step_mode)
-    return build_schedule(levels, cfg.round_steps, cfg.adaptation_steps(), finalize=cfg.zero_trainable)
+    return build_schedule(levels, cfg.round_steps, cfg.adaptation_steps(), finalize=cfg.zero_trainable,
+                          final_steps=cfg.final_steps, final_adapt=cfg.final_adapt)
 
 
 def run(cfg: PruneConfig) -> Path:

@@ -27,6 +27,7 @@ PRUNED_WEIGHTS = ("keep_values", "zero_trainable")
 LR_SCHEDULES = ("cosine", "linear", "constant")
 LR_SCOPES = ("round", "phase")
 OPTIMIZER_STATES = ("fresh", "carry")
+LATER_OPTIONS = {"final_steps": None, "final_adapt": True}  # name -> default: not in the identity of a run that keeps it
 
 WHAT, SCHEDULE, SELECTION, TRAINING, CONTROL = (
     "what to prune", "schedule", "mask selection", "training of the pruning phases", "evaluation and control")
@@ -64,6 +65,12 @@ class PruneConfig:
                                             "comma-separated for several adaptations per round", default_text="T/2",
                                  metavar="N,...", group=SCHEDULE)
     steps: int | None = option(None, help="pathways: training steps with the fixed masks", default_text="T", group=SCHEDULE)
+    final_steps: int | None = option(None, help="adaptive/dynamic: steps of the final round (at the target, no prune)",
+                                     default_text="T", group=SCHEDULE)
+    final_adapt: bool = option(True, help="adaptive/dynamic: no adaptation in the final round, so the mask the last prune chose "
+                                          "(itself re-selected from the candidates) trains for the whole final round, as IMP's "
+                                          "final mask does: the schedule of step-matched comparisons (docs/method.md)",
+                               group=SCHEDULE)
     lap_base: str = option("lth", help="lap: without (imp) or with (lth) rewinding", choices=("imp", "lth"), group=SCHEDULE)
     rewind_step: int = option(0, help="lth / lap-lth: rewind to the weights after this many steps of the first round "
                                       "(0: θ_ML itself)", group=SCHEDULE)
@@ -166,8 +173,15 @@ class PruneConfig:
         return "own-updates" if self.method == "dynamic" else "shared"
 
     def defining(self) -> dict[str, Any]:
-        """The options that define the result (the identity of the run folder)."""
-        return defining(self)
+        """The options that define the result (the identity of the run folder).
+
+        Options added after runs existed are left out while they hold their default, so that those
+        runs keep their identity (and resume)."""
+        d = defining(self)
+        for name, default in LATER_OPTIONS.items():
+            if d.get(name) == default:
+                d.pop(name, None)
+        return d
 
     # ----- checks
     def resolved(self, source_languages: list[str]) -> "PruneConfig":
@@ -198,6 +212,11 @@ class PruneConfig:
         for n in self.adaptation_steps():
             if not 0 < n < self.round_steps:
                 raise bad("--adapt-at", f"adaptation step n = {n} must satisfy 0 < n < T = {self.round_steps}")
+        if self.final_steps is not None and self.final_steps < 1:
+            raise bad("--final-steps", f"final round of {self.final_steps} steps must be >= 1")
+        if (self.final_steps is not None or not self.final_adapt) and not self.adaptive:
+            raise bad("--final-steps" if self.final_steps is not None else "--no-final-adapt",
+                      f"{self.method} has no adaptive final round", "adaptive or dynamic")
         if self.steps is not None and self.steps < 0:
             raise bad("--steps", f"steps = {self.steps} must be >= 0")
         if not 0 <= self.rewind_step < self.round_steps:

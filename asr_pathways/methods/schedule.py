@@ -65,30 +65,51 @@ def build_schedule(
     snapshot_step: int | None = None,
     finalize: bool = False,
     final_round: bool = True,
+    final_steps: int | None = None,
+    final_adapt: bool = True,
 ) -> Schedule:
     """Rounds of ``round_steps`` (T): adaptations at ``adapt_at`` within each round, a prune at
     the end of every round but the last (to the next level), then a final round (adaptations, no
     prune). ``snapshot_step``: save a rewind point then. ``finalize``: one more selection at the end
-    (``zero_trainable``: the final model is exactly sparse).
+    (``zero_trainable``: the final model is exactly sparse). ``final_steps``: the length of the final
+    round (default T); ``final_adapt=False``: no adaptation in it, so the final mask is the one the
+    last prune chose and it trains for the whole final round, as IMP's does (step-matched arms).
 
     >>> s = build_schedule([0.5, 0.6], 4, [2])
     >>> [(e.step, e.kind, e.sparsity) for e in s.events], s.total_steps
     ([(0, 'init', 0.5), (2, 'adapt', 0.5), (4, 'prune', 0.6), (6, 'adapt', 0.6)], 8)
+    >>> s = build_schedule([0.5, 0.6], 4, [2], final_steps=6, final_adapt=False)
+    >>> [(e.step, e.kind) for e in s.events], s.total_steps
+    ([(0, 'init'), (2, 'adapt'), (4, 'prune')], 10)
     """
     raw: list[tuple[int, int, str, float, int]] = [(0, 0, "init", levels[0], 0)]
     if snapshot_step is not None:
         raw.append((snapshot_step, 1, "snapshot", levels[0], 0))
     n_rounds = len(levels) if final_round else len(levels) - 1
+    last_len = round_steps if final_steps is None or not final_round else final_steps
     for r in range(n_rounds):
-        for n in sorted(set(adapt_at)):
-            raw.append((r * round_steps + n, 2, "adapt", levels[r], r))
+        last = final_round and r == n_rounds - 1
+        if not (last and not final_adapt):
+            for n in sorted(set(adapt_at)):
+                if n < (last_len if last else round_steps):
+                    raw.append((r * round_steps + n, 2, "adapt", levels[r], r))
         if r + 1 < len(levels):
             raw.append(((r + 1) * round_steps, 3, "prune", levels[r + 1], r))
-    total = n_rounds * round_steps
+    total = (n_rounds - 1) * round_steps + last_len if n_rounds else 0
     if finalize:
         raw.append((total, 4, "finalize", levels[-1], n_rounds - 1))
     raw.sort(key=lambda t: (t[0], t[1]))
     return Schedule([Event(i, st, k, s, r) for i, (st, _, k, s, r) in enumerate(raw)], total)
+
+
+def final_mask_steps(schedule: Schedule) -> int:
+    """Steps trained after the last event that set a mask (init, adapt, prune, finalize): the steps at the final mask.
+
+    >>> final_mask_steps(build_schedule([0.5, 0.7], 10, [5])), final_mask_steps(build_schedule([0.5, 0.7], 10, [5], final_adapt=False))
+    (5, 10)
+    """
+    last = max((e.step for e in schedule.events if e.kind != "snapshot"), default=0)
+    return schedule.total_steps - last
 
 
 def fixed_schedule(sparsity: float, steps: int) -> Schedule:
