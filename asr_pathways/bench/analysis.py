@@ -41,10 +41,11 @@ def masks_section(d: Draft) -> Lines | None:
     k = seeds_keys[first]
     shown = [(n, l) for l, n in [*d.t2, *d.t1] if n in k and not n.startswith("dense")]
     mask_runs: list[tuple[str, str]] = []
-    for want in ("pathways", pr.method_key("dyn", "lth", pr.mid), pr.method_key("dyn", "lap", pr.target), pr.method_key("dyn", "lth", pr.target)):
+    for want in ("pathways", pr.method_key("dyn", "lth", pr.mid), pr.method_key("dyn", "lap", pr.mid), pr.method_key("dyn", "lth", pr.target)):
         for name, label in shown:
             if name == want and len(mask_runs) < 3 and name not in [m for m, _ in mask_runs]:
                 mask_runs.append((name, label))
+    overlap: dict[str, dict[str, Any]] = {}
     for name, label in mask_runs:
         folder = d.res.folder(k[name]) / "masks"
         ms = {l: MaskSet.load(folder / f"{l}.safetensors") for l in pr.languages if (folder / f"{l}.safetensors").is_file()}
@@ -59,17 +60,43 @@ def masks_section(d: Draft) -> Lines | None:
             "matrices": rows, "languages": coarse["languages"],
             "pathways": {l: {"per_matrix": coarse["pathways"][l]["per_group"]} for l in coarse["languages"]},
             "union": {"per_matrix": coarse["union"]["per_group"]},
+            "shared_by_all": {"per_matrix": coarse["shared_by_all"]["per_group"]},
         }, folder_out / "sparsity_per_layer.png").relative_to(d.out))
+        overlap[label] = layer_overlap(rep, coarse, rows)
         d.files[f"overlap-{name}"] = str(plot_overlap(rep, folder_out / "overlap_iou.png").relative_to(d.out))
     if not mask_runs:
         return None
-    md = ["## Masks (seed %d)" % first, ""]
+    md = ["## Masks (seed %d)" % first, "", overlap_table(overlap), ""] if overlap else ["## Masks (seed %d)" % first, ""]
+    d.results["tables"]["overlap"] = overlap
     for name, label in mask_runs:
         if f"masks-{name}" in d.files:
             md += [f"**{label}**: sparsity per layer and module kind (every matrix, the union and the IoU in "
                    f"`{Path(d.files[f'masks-{name}']).parent}/report.md`), and the overlap between languages.", "",
                    f"![sparsity per layer, {label}]({d.files[f'masks-{name}']}) ![overlap, {label}]({d.files[f'overlap-{name}']})", ""]
     return md
+
+
+def layer_overlap(rep: dict[str, Any], coarse: dict[str, Any], rows: list[str]) -> dict[str, Any]:
+    """Mean pairwise IoU, and per layer the share of the deployed (union) weights that every language keeps."""
+    langs = rep["languages"]
+    pairs = [rep["iou"][a][b] for i, a in enumerate(langs) for b in langs[i + 1:]]
+    inter, uni = coarse["shared_by_all"]["per_group"], coarse["union"]["per_group"]
+    shared = {g: (1 - inter[g]) / (1 - uni[g]) if uni[g] < 1 else 1.0 for g in rows}
+    return {"mean_iou": sum(pairs) / len(pairs) if pairs else 1.0, "union_sparsity": rep["union"]["sparsity"],
+            "shared_by_all_of_union": rep["shared_by_all"]["fraction_of_union"], "per_layer_shared": shared}
+
+
+def overlap_table(overlap: dict[str, dict[str, Any]]) -> str:
+    """One row per run: mean IoU, union sparsity, and the per-layer shared share (least, median, most shared layer)."""
+    rows = []
+    for label, v in overlap.items():
+        per = sorted(v["per_layer_shared"].items(), key=lambda kv: kv[1])
+        med = per[len(per) // 2] if per else ("—", math.nan)
+        cell = lambda kv: f"{100 * kv[1]:.1f}% ({kv[0]})"  # noqa: E731
+        rows.append([label, f"{v['mean_iou']:.3f}", f"{100 * v['union_sparsity']:.1f}", f"{100 * v['shared_by_all_of_union']:.1f}",
+                     cell(per[0]) if per else "—", cell(med) if per else "—", cell(per[-1]) if per else "—"])
+    return markdown_table(["run", "mean IoU", "union sparsity %", "kept by every language, % of union", "least shared layer",
+                           "median layer", "most shared layer"], rows)
 
 
 def mask_changes_section(d: Draft) -> Lines | None:
@@ -81,7 +108,7 @@ def mask_changes_section(d: Draft) -> Lines | None:
     k = seeds_keys[first]
     dyn_mid, dyn_tgt = pr.method_key("dyn", "lth", pr.mid), pr.method_key("dyn", "lth", pr.target)
     hist_runs = {}
-    for name in (pr.method_key("adapt", "imp", pr.mid), dyn_mid if dyn_mid in k else dyn_tgt, pr.method_key("dyn", "lap", pr.target)):
+    for name in (pr.method_key("adapt", "imp", pr.mid), dyn_mid if dyn_mid in k else dyn_tgt, pr.method_key("dyn", "lap", pr.mid)):
         if name in k:
             rows_h = [r for r in d.res.history(k[name]) if r.get("run", "") in ("", ) or name.startswith("adapt")]
             hist_runs[f"{d.label_of(name)} (seed {first})"] = rows_h
@@ -103,7 +130,8 @@ def ablations_section(d: Draft) -> Lines | None:
     mid = round(100 * pr.mid)
     md: Lines = []
     abl_rows, abl_data = [], {}
-    A = pr.ablation_language if pr.ablation_language in langs else langs[0]
+    mono = d.planner.mono_languages
+    A = pr.ablation_language if pr.ablation_language in mono else mono[0]
     names = list(next(iter(layout["ablations"].values())))
     for short in names:
         per_seed_m, per_seed_b, desc, hist = {}, {}, "", []
@@ -172,11 +200,12 @@ def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profi
     biggest = max((abs(c["relative"]) for c in main if not math.isnan(c["relative"])), default=0.0)
     rels = [abs(c["relative"]) for c in main if not math.isnan(c["relative"])]
     if main and rels:
-        widths = [c["ci"][1] - c["ci"][0] for c in main]
-        resolved = [c for c in main if c["excludes_zero"]]
-        line = (f"Method comparisons: |relative difference| {100 * min(rels):.1f}–{100 * max(rels):.1f}%, 95% CI widths "
+        widths = [(c.get("interval") or c["ci"])[1] - (c.get("interval") or c["ci"])[0] for c in main]
+        iv = lambda c: c.get("interval") or c["ci"]  # noqa: E731 - the interval the verdict uses
+        resolved = [c for c in main if iv(c)[0] > 0 or iv(c)[1] < 0]
+        line = (f"Method comparisons: |relative difference| {100 * min(rels):.1f}–{100 * max(rels):.1f}%, widths of the wider 95% interval "
                 f"{100 * min(widths):.1f}–{100 * max(widths):.1f}%; {len(resolved)} of {len(main)} comparisons exclude 0")
-        line += (": " + "; ".join(f"{c['title']} ({'better' if c['ci'][0] > 0 else 'worse'})" for c in resolved) + ".") if resolved else "."
+        line += (": " + "; ".join(f"{c['title']} ({'better' if iv(c)[0] > 0 else 'worse'})" for c in resolved) + ".") if resolved else "."
         if widths and min(widths) > 0.06:
             line += " The paper's effects (2–6% relative) are smaller than these CI widths: this run cannot resolve them."
         out.append(line)

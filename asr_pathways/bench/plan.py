@@ -1,29 +1,29 @@
 """The plan of the benchmark: every job of a profile, in run order, and how long it should take.
 
-Pipelines (per seed; the dense multilingual model θ_ML is trained once and shared by the seeds,
-which vary data order and augmentation of every pruning/fine-tuning run):
+Per seed (the dense multilingual model θ_ML is trained once and shared by the seeds, which vary data
+order and augmentation of every pruning/fine-tuning run); the arms and their equal budgets are
+described in :mod:`.arms`, the comparisons in :mod:`.claims`, the check that compared arms are
+matched in :mod:`.budget`:
 
-Table 1, monolingual (one model per language, all from θ_ML):
-  dense θ_ML                    θ_ML itself (no extra training; evaluated once)
-  dense mono, continued         θ_ML fine-tuned on the language for as many steps as IMP takes (control)
-  IMP-70% / LTH-70%             per language, p per round, T steps per round, final round
-  adaptive from IMP/LTH-50%/70% masks of that IMP/LTH run at 50% or 70%; weights from θ_ML;
-                                every adaptive phase trains R·T steps (R = rounds from 50% to 70%),
-                                with an adaptation at n in every block of T steps
+Table 1, monolingual (the profile's ``mono_languages``, one model per language, all from θ_ML):
+  dense θ_ML, dense mono continued (as many steps as IMP: the control), IMP-70%, adaptive from
+  IMP-50% and its ``--candidates own`` twin; secondary seeds: LTH-70%, adaptive from LTH-50%, from
+  IMP/LTH-70% (each with its twin).
 Table 2, multilingual (one weight set, one mask per language):
-  dense θ_ML, dense multi continued (R·T multilingual steps, one batch per language: control)
-  LAP-70% (LTH base, pooled), ASR Pathways (LTH-70% masks, R·T steps), Dynamic ASR Pathways from
-  LTH-50%, LTH-70%, LAP-50%, LAP-70% (R·T steps each, the same budget as ASR Pathways)
-Table 3, cost: cost.json of every pipeline, the upstream pruning runs included.
-Ablations (cheap pipelines): monolingual adaptive from IMP-50% on one language (n, several n, p,
-  candidates own, zero_trainable, 1x1 / 16x1 blocks, global scope, rounds 3× longer) and IMP-70% with
-  rounds 3× longer (how much of the cost of pruning is recovery time); Dynamic from LTH-50% with
-  candidates all / own; Dynamic from LAP-70% with --scores shared.
-Beyond the paper: Table 2 on 8 languages (its own corpus and dense model).
+  dense multi continued, LAP-70%, ASR Pathways (LTH-70% masks; the LAP-70% mask held fixed; LTH masks
+  at the union-matched ``union_sparsity``), Dynamic from LTH-50% and LAP-50% with twins; secondary
+  seeds: the ``--scores shared`` variants, Dynamic from LTH/LAP-70%, ASR Pathways at LTH-50%.
+Table 3, cost: cost.json of every pipeline, the upstream pruning runs included, and the steps at the
+  final mask of every arm.
+Ablations (ablation seeds): monolingual adaptive from IMP-50% on one language (n, several n, p,
+  zero_trainable, 1x1 / 16x1 blocks, global scope, the paper's final-round adaptation, rounds 3×
+  longer) and IMP-70% with rounds 3× longer; Dynamic from LTH-50% with candidates all.
+Beyond the paper: Table 2 on 8 languages (its own corpus and dense model; headline arms only).
 
-(50% and 70% are the profile's ``mid`` and ``target``.) Each run lives in a folder named by its
-identity (``OUT/runs/s{seed}/{name}-{identity}``, :mod:`.jobs`); the corpus and dense models live
-in fixed folders.
+Final models are evaluated on test, once each (``--eval-split test``; schedules and learning rates are
+chosen on dev). (50% and 70% are the profile's ``mid`` and ``target``.) Each run lives in a folder
+named by its identity (``OUT/runs/s{seed}/{name}-{identity}``, :mod:`.jobs`); the corpus and dense
+models live in fixed folders.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from . import arms
 from .jobs import Job
 from .options import BenchOptions
 from .profiles import DEMO_PARTS, PARTS, Profile
@@ -98,8 +99,8 @@ class Planner:
             a += ["--max-duration", f"{pr.max_duration:g}"]
         if eval_utts == 0:  # an upstream run whose WER no table shows
             a += ["--eval-split", "none"]
-        elif eval_utts is not None:
-            a += ["--eval-max-utts", str(eval_utts)]
+        else:  # a final model: evaluated on test, once (schedules and learning rates are chosen on dev)
+            a += ["--eval-split", "test"] + (["--eval-max-utts", str(eval_utts)] if eval_utts is not None else [])
         if not self.ctx.progress:
             a += ["--no-progress"]
         return a
@@ -113,16 +114,32 @@ class Planner:
     def full_rounds(self) -> int:
         return len(_levels(0.0, self.pr.target, self.pr.p))
 
-    def adapt_flags(self, init: float, T: int | None = None, n: list[int] | None = None, p: float | None = None) -> tuple[list[str], int]:
-        """Flags of an adaptive phase from ``init`` and its steps: from the middle level, rounds of T;
-        from the target, one round of R·T steps with an adaptation at n in every block of T steps."""
+    def levels(self, start: float, target: float | None = None, p: float | None = None) -> list[float]:
+        """The sparsity of every round from ``start`` to ``target`` (default the profile's) by ``p``."""
+        return _levels(start, self.pr.target if target is None else target, p or self.pr.p)
+
+    @property
+    def mono_languages(self) -> tuple[str, ...]:
+        """The languages of the monolingual claim (the profile's ``mono_languages``, default all)."""
+        return tuple(l for l in (self.pr.mono_languages or self.pr.languages) if l in self.pr.languages)
+
+    def adapt_flags(self, init: float, T: int | None = None, n: list[int] | None = None, p: float | None = None,
+                    matched: bool = False) -> tuple[list[str], int]:
+        """Flags of an adaptive phase from ``init`` and its steps.
+
+        ``matched`` (the benchmark's arms, :mod:`.arms`): from the middle level, rounds of T with no
+        adaptation in the final round; from the target, one round of T steps. Otherwise (the demo): from
+        the middle level, rounds of T; from the target, one round of R·T steps with an adaptation at n
+        in every block of T steps."""
         T = T or self.pr.T
         ns = n or [self.pr.n]
         p = p or self.pr.p
         if init < self.pr.target - 1e-9:
             rounds = len(_levels(init, self.pr.target, p))
             return ["--init-sparsity", f"{init:g}", "--round-steps", str(T), "--adapt-at", ",".join(map(str, ns)),
-                    "--prune-step", f"{p:g}"], rounds * T
+                    "--prune-step", f"{p:g}", *(["--no-final-adapt"] if matched else [])], rounds * T
+        if matched:
+            return ["--init-sparsity", f"{init:g}", "--round-steps", str(T), "--adapt-at", ",".join(map(str, ns))], T
         steps = self.R * T
         at = [k * T + x for k in range(self.R) for x in ns]
         return ["--init-sparsity", f"{init:g}", "--round-steps", str(steps), "--adapt-at", ",".join(map(str, at))], steps
@@ -157,7 +174,7 @@ class Planner:
                       eval_utts: int | None, multilingual: bool) -> Job:
         argv = ["train", "--init", str(dense), "--corpus", str(corpus), "--languages", ",".join(languages),
                 "--steps", str(steps), "--seed", str(seed), "--warmup-steps", str(min(math.ceil(steps / 10), 100)),
-                "--lr-schedule", "cosine", "--batching", "language",
+                "--lr-schedule", "cosine", "--batching", "language", "--eval-split", "test",
                 "--device", self.pr.device, "--preset", self.pr.preset, "--languages-per-step", "0" if multilingual else "1"]
         if eval_utts is not None:
             argv += ["--eval-max-utts", str(eval_utts)]
@@ -182,123 +199,6 @@ class Planner:
         return self._job(seed, name, "prune", argv, languages=languages, batches=batches,
                          eval_utts=(eval_utts or self.pr.test_utts) * len(languages) if eval_utts != 0 else 0)
 
-    # ----- the tables
-    def monolingual(self, seed: int, dense: Path, corpus: Path, langs: tuple[str, ...], ev: int | None, tag: str = "") -> dict[str, str]:
-        """IMP, LTH, adaptive from both at the middle level and the target, dense mono continued."""
-        T, L = self.pr.T, len(langs)
-        full = self.full_rounds * T
-        keys = {}
-        for m in ("imp", "lth"):
-            k = f"s{seed}/{m}{tag}"
-            self._add(k, self.prune_job(seed, m + tag, m, dense, corpus, langs, [], full * L, ev))
-            keys[m] = k
-        for m in ("imp", "lth"):
-            for s in (self.pr.mid, self.pr.target):
-                flags, steps = self.adapt_flags(s)
-                name = self.pr.method_key("adapt", m, s) + tag
-                k = f"s{seed}/{name}"
-                up = self.jobs[keys[m]]
-                self._add(k, self.prune_job(seed, name, "adaptive", dense, corpus, langs, ["--masks-from", str(up.folder), *flags], steps * L, ev))
-                keys[name[: -len(tag)] if tag else name] = k
-        for l in langs:
-            name = f"dense-mono-{l}{tag}"
-            k = f"s{seed}/{name}"
-            self._add(k, self.continued_job(seed, name, dense, corpus, (l,), full, ev, multilingual=False))
-            keys.setdefault("dense-mono", [])
-            keys["dense-mono"].append(k)  # type: ignore[union-attr]
-        return keys
-
-    def multilingual(self, seed: int, dense: Path, corpus: Path, langs: tuple[str, ...], ev: int | None, tag: str = "") -> dict[str, Any]:
-        T, L = self.pr.T, len(langs)
-        full = self.full_rounds * T
-        ml = self.R * T
-        keys: dict[str, Any] = {}
-        k = f"s{seed}/lth{tag}"
-        self._add(k, self.prune_job(seed, "lth" + tag, "lth", dense, corpus, langs, [], full * L, ev))
-        keys["lth"] = k
-        k = f"s{seed}/lap{tag}"
-        self._add(k, self.prune_job(seed, "lap" + tag, "lap", dense, corpus, langs, ["--lap-base", "lth"], full * L, ev))
-        keys["lap"] = k
-        k = f"s{seed}/pathways{tag}"
-        self._add(k, self.prune_job(seed, "pathways" + tag, "pathways", dense, corpus, langs,
-                                    ["--masks-from", str(self.jobs[keys["lth"]].folder), "--steps", str(ml)], ml * L, ev))
-        keys["pathways"] = k
-        for src in ("lth", "lap"):
-            for s in (self.pr.mid, self.pr.target):
-                flags, steps = self.adapt_flags(s)
-                name = self.pr.method_key("dyn", src, s)
-                k = f"s{seed}/{name}{tag}"
-                self._add(k, self.prune_job(seed, name + tag, "dynamic", dense, corpus, langs,
-                                            ["--masks-from", str(self.jobs[keys[src]].folder), *flags], steps * L, ev))
-                keys[name] = k
-        name = "dense-multi"
-        k = f"s{seed}/{name}{tag}"
-        self._add(k, self.continued_job(seed, name + tag, dense, corpus, langs, ml, ev, multilingual=True))
-        keys[name] = k
-        return keys
-
-    def ablations(self, seed: int, dense: Path, corpus: Path, langs: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
-        """name → (job key, base key, description). Monolingual ones run on one language."""
-        pr = self.pr
-        A = pr.ablation_language if pr.ablation_language in langs else langs[0]
-        ev = pr.ablation_eval_utts
-        imp = self.jobs[f"s{seed}/imp"].folder
-        T = pr.T
-        out: dict[str, tuple[str, str, str]] = {}
-        base_key = f"s{seed}/{pr.method_key('adapt', 'imp', pr.mid)}"
-        quarter, three = max(1, T // 4), min(T - 1, max(1, (3 * T) // 4))
-        variants: list[tuple[str, str, list[str], int]] = []
-        for desc, n in ((f"n = {quarter} (T/4)", [quarter]), (f"n = {three} (3T/4)", [three]),
-                        (f"n = {max(1, T // 3)},{max(1, 2 * T // 3)} (two adaptations per round)", sorted({max(1, T // 3), max(1, 2 * T // 3)}))):
-            if n == [pr.n]:
-                continue
-            flags, steps = self.adapt_flags(pr.mid, n=n)
-            variants.append(("n=" + ",".join(map(str, n)), desc, flags, steps))
-        for p in (pr.p / 2.5, pr.p / 5):
-            p = round(p, 4)
-            flags, steps = self.adapt_flags(pr.mid, p=p)
-            variants.append((f"p={p:g}", f"p = {p:g} ({len(_levels(pr.mid, pr.target, p))} rounds from {pr.mid:g})", flags, steps))
-        flags, steps = self.adapt_flags(pr.mid)
-        variants += [
-            ("cand=own", "candidates own (no revival)", [*flags, "--candidates", "own"], steps),
-            ("zero_trainable", "pruned weights zero_trainable (PARP)", [*flags, "--pruned-weights", "zero_trainable"], steps),
-            ("block=1x1", "1x1 blocks (unstructured) in the adaptive phase", [*flags, "--block", "1x1"], steps),
-            ("block=16x1", "16x1 blocks in the adaptive phase", [*flags, "--block", "16x1"], steps),
-            ("scope=global", "global ranking instead of layer-wise", [*flags, "--scope", "global"], steps),
-        ]
-        long_T, long_n = 3 * T, [min(3 * T - 1, 3 * x) for x in [pr.n]]
-        flags, steps = self.adapt_flags(pr.mid, T=long_T, n=long_n)
-        variants.append((f"T={long_T}", f"rounds of T = {long_T} (3×) in the adaptive phase, n = {long_n[0]}", flags, steps))
-        for short, desc, flags, steps in variants:
-            name = f"abl-{short.replace('=', '').replace(',', '-')}"
-            k = f"s{seed}/{name}"
-            self._add(k, self.prune_job(seed, name, "adaptive", dense, corpus, (A,), ["--masks-from", str(imp), *flags], steps, ev))
-            out[short] = (k, base_key, f"adaptive from IMP-{pr.percent(pr.mid)} on {A}: {desc}")
-        # the round length of the baseline itself: IMP-70% on A with rounds 3× longer (base: IMP-70% of the table)
-        long_T = 3 * T
-        name = f"abl-imp-T{long_T}"
-        k = f"s{seed}/{name}"
-        self._add(k, self.prune_job(seed, name, "imp", dense, corpus, (A,), ["--round-steps", str(long_T)],
-                                    self.full_rounds * long_T, ev))
-        out[f"imp T={long_T}"] = (k, f"s{seed}/imp", f"IMP-{pr.percent(pr.target)} on {A}: rounds of T = {long_T} (3×)")
-        flags, steps = self.adapt_flags(pr.mid)
-        lth = self.jobs[f"s{seed}/lth"].folder
-        lap = self.jobs[f"s{seed}/lap"].folder
-        for cand in ("all", "own"):
-            name = f"abl-dyn-cand{cand}"
-            k = f"s{seed}/{name}"
-            self._add(k, self.prune_job(seed, name, "dynamic", dense, corpus, langs,
-                                        ["--masks-from", str(lth), *flags, "--candidates", cand], steps * len(langs), ev))
-            out[f"dyn cand={cand}"] = (k, f"s{seed}/{pr.method_key('dyn', 'lth', pr.mid)}", f"Dynamic from LTH-{pr.percent(pr.mid)}: candidates {cand}")
-        flags, steps = self.adapt_flags(pr.target)
-        name = "abl-dyn-scores-shared"
-        k = f"s{seed}/{name}"
-        self._add(k, self.prune_job(seed, name, "dynamic", dense, corpus, langs,
-                                    ["--masks-from", str(lap), *flags, "--scores", "shared"], steps * len(langs), ev))
-        out["dyn scores=shared"] = (k, f"s{seed}/{pr.method_key('dyn', 'lap', pr.target)}",
-                                    f"Dynamic from LAP-{pr.percent(pr.target)}: --scores shared (every language ranks on θ)")
-        return out
-
     def build(self) -> dict[str, Any]:
         ctx, pr = self.ctx, self.pr
         langs = pr.languages
@@ -312,12 +212,14 @@ class Planner:
         if need_main:
             layout["dense_eval"] = "dense-eval"
             self._add("dense-eval", self.eval_job(ctx.dense, ctx.corpus, langs, ev))
+        secondary = pr.secondary_seeds if pr.secondary_seeds is not None else ctx.seeds
         for seed in ctx.seeds:
             keys: dict[str, Any] = {}
+            sec = seed in secondary
+            if any(p in ctx.parts for p in ("table2", "table3", "ablations")):  # first: its LTH run is Table 1's too
+                keys.update(arms.multilingual(self, seed, ctx.dense, ctx.corpus, langs, ev, sec))
             if any(p in ctx.parts for p in ("table1", "table3", "ablations")):
-                keys.update(self.monolingual(seed, ctx.dense, ctx.corpus, langs, ev))
-            if any(p in ctx.parts for p in ("table2", "table3", "ablations")):
-                keys.update(self.multilingual(seed, ctx.dense, ctx.corpus, langs, ev))
+                keys.update(arms.monolingual(self, seed, ctx.dense, ctx.corpus, self.mono_languages, langs, ev, sec))
             if "demo_mono" in ctx.parts:
                 A = (pr.ablation_language,)
                 full = self.full_rounds * pr.T
@@ -344,7 +246,7 @@ class Planner:
             layout["seeds"][seed] = keys
             abl_seeds = pr.ablation_seeds if pr.ablation_seeds is not None else ctx.seeds
             if "ablations" in ctx.parts and seed in abl_seeds:
-                layout["ablations"][seed] = self.ablations(seed, ctx.dense, ctx.corpus, langs)
+                layout["ablations"][seed] = arms.ablations(self, seed, ctx.dense, ctx.corpus, langs)
         if "table2_8lang" in ctx.parts and pr.eight is not None:
             e = pr.eight
             c8, d8 = ctx.corpus8, ctx.dense8
@@ -356,7 +258,7 @@ class Planner:
             ev8 = e.eval_utts if e.eval_utts is not None else ev
             self._add("dense-eval8", self.eval_job(d8, c8, e.languages, ev8, tag="8"))
             for seed in (e.seeds if e.seeds is not None else ctx.seeds):
-                layout["eight"][seed] = self.multilingual(seed, d8, c8, e.languages, ev8, tag="-8lang")
+                layout["eight"][seed] = arms.multilingual(self, seed, d8, c8, e.languages, ev8, False, tag="-8lang")
         layout["dense_eval8"] = "dense-eval8" if "dense-eval8" in self.jobs else None
         return layout
 

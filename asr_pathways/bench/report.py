@@ -1,9 +1,9 @@
 """The benchmark's report: ``OUT/report.md``, ``OUT/results.json`` and ``OUT/plots/*.png``.
 
 A :class:`Report` is a list of Markdown sections, each with an id (``header``, ``table1``,
-``table2``, ``claims``, ``table3``, ``masks``, ``mask_changes``, ``ablations``, ``table2_8lang``,
+``table2``, ``claims``, ``size``, ``table3``, ``masks``, ``mask_changes``, ``ablations``, ``table2_8lang``,
 ``why``), so that ``demo`` and the BENCHMARKS.md section pick what they show by id. The sections
-are built by :mod:`.tables` and :mod:`.analysis` from the finished runs (:class:`.results.Results`).
+are built by :mod:`.tables`, :mod:`.deployed` and :mod:`.analysis` from the finished runs (:class:`.results.Results`).
 
 >>> r = Report({"header": "# T\\n", "table1": "## Table 1\\n![plot](p.png)\\n| a |\\n"})
 >>> r.text("table1", images=False)
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import analysis, tables
+from . import analysis, deployed, tables
 from .plan import Context, Planner
 from .results import Results
 
@@ -28,6 +28,7 @@ SECTIONS: list[tuple[str, Callable[[tables.Draft], list[str] | None]]] = [
     ("table1", tables.table1_section),
     ("table2", tables.table2_section),
     ("claims", tables.claims_section),
+    ("size", deployed.size_section),
     ("table3", tables.cost_section),
     ("masks", analysis.masks_section),
     ("mask_changes", analysis.mask_changes_section),

@@ -20,31 +20,32 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import DEGENERATE_MAX_EMPTY_SHARE, DEGENERATE_MIN_DISTINCT_SHARE
+from .claims import PAPER  # noqa: F401 - re-exported for older imports
 from .plan import Planner
 from .profiles import Profile
 
-PAPER = {  # the paper's numbers (relative WER reductions), for the claims table
-    "adaptive_vs_imp": "5.3%",
-    "dynamic_vs_pathways": "2–5.8%",
-    "lap_adapt_vs_lth": "≈ 0",
-}
 DEGENERATE_TEXT = (f"⚠ degenerate = in some language (or over all of them) fewer than {100 * DEGENERATE_MIN_DISTINCT_SHARE:.0f}% of the test utterances "
                    f"get distinct hypotheses or more than {100 * DEGENERATE_MAX_EMPTY_SHARE:.0f}% get an empty one (the test sentences are all different): the model emits the same few strings, its WER "
                    "says nothing about the method, and comparisons with it are not made.")
 
 
 # ------------------------------------------------------------------------------------ labels
+def _with_twins(label: str, key: str, shared: bool = False) -> list[tuple[str, str]]:
+    """A row, its ``--candidates own`` twin and (``shared``) its ``--scores shared`` variant."""
+    return [(label, key), (f"{label} (--candidates own twin)", key + "-own")] + \
+        ([(f"{label} (--scores shared)", key + "-shared")] if shared else [])
+
+
 def table1_methods(pr: Profile, full: bool = True) -> list[tuple[str, str]]:
     """(label, run key) of the rows of Table 1 (``full=False``: the demo's monolingual rows)."""
     mid, tgt = pr.percent(pr.mid), pr.percent(pr.target)
     adapt = {(m, s): pr.method_key("adapt", m, s) for m in ("imp", "lth") for s in (pr.mid, pr.target)}
     if not full:
         return [("dense θ_ML", "dense-eval"), (f"IMP-{tgt}", "imp"), (f"adaptive from IMP-{mid}", adapt["imp", pr.mid])]
-    return [
-        ("dense θ_ML", "dense-eval"), ("dense mono, continued", "dense-mono"), (f"IMP-{tgt}", "imp"), (f"LTH-{tgt}", "lth"),
-        (f"adaptive from IMP-{mid}", adapt["imp", pr.mid]), (f"adaptive from IMP-{tgt}", adapt["imp", pr.target]),
-        (f"adaptive from LTH-{mid}", adapt["lth", pr.mid]), (f"adaptive from LTH-{tgt}", adapt["lth", pr.target]),
-    ]
+    rows = [("dense θ_ML", "dense-eval"), ("dense mono, continued", "dense-mono"), (f"IMP-{tgt}", "imp"), (f"LTH-{tgt}", "lth")]
+    for m, s in (("imp", pr.mid), ("lth", pr.mid), ("imp", pr.target), ("lth", pr.target)):
+        rows += _with_twins(f"adaptive from {m.upper()}-{pr.percent(s)}", adapt[m, s])
+    return rows
 
 
 def table2_methods(pr: Profile, full: bool = True) -> list[tuple[str, str]]:
@@ -53,12 +54,13 @@ def table2_methods(pr: Profile, full: bool = True) -> list[tuple[str, str]]:
     dyn = {(m, s): pr.method_key("dyn", m, s) for m in ("lth", "lap") for s in (pr.mid, pr.target)}
     if not full:
         return [("dense θ_ML", "dense-eval"), (f"ASR Pathways (LTH-{tgt})", "pathways"), (f"Dynamic from LTH-{tgt}", dyn["lth", pr.target])]
-    return [
-        ("dense θ_ML", "dense-eval"), ("dense multi, continued", "dense-multi"), (f"LAP-{tgt}", "lap"),
-        (f"ASR Pathways (LTH-{tgt})", "pathways"), (f"Dynamic from LTH-{mid}", dyn["lth", pr.mid]),
-        (f"Dynamic from LTH-{tgt}", dyn["lth", pr.target]), (f"Dynamic from LAP-{mid}", dyn["lap", pr.mid]),
-        (f"Dynamic from LAP-{tgt}", dyn["lap", pr.target]),
-    ]
+    su = f"LTH-{pr.percent(pr.union_sparsity)}, " if pr.union_sparsity is not None else ""
+    rows = [("dense θ_ML", "dense-eval"), ("dense multi, continued", "dense-multi"), (f"LAP-{tgt}", "lap"),
+            (f"ASR Pathways (LTH-{tgt})", "pathways"), (f"ASR Pathways (LAP-{tgt}, fixed)", pr.method_key("pathways", "lap", pr.target)),
+            (f"ASR Pathways ({su}union-matched)", "pathways-union"), (f"ASR Pathways (LTH-{mid})", pr.method_key("pathways", "lth", pr.mid))]
+    for m, s in (("lth", pr.mid), ("lap", pr.mid), ("lth", pr.target), ("lap", pr.target)):
+        rows += _with_twins(f"Dynamic from {m.upper()}-{pr.percent(s)}", dyn[m, s], shared=True)
+    return rows
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -207,17 +209,6 @@ def fmt_rel(r: dict[str, Any]) -> str:
     return f"{100 * r['relative']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
-def verdict(r: dict[str, Any], kind: str) -> str:
-    lo, hi = r["ci"]
-    if kind == "approx":
-        return "consistent (CI contains 0)" if lo <= 0 <= hi else ("better than the baseline" if lo > 0 else "worse than the baseline")
-    if lo > 0:
-        return "reproduced (CI above 0)"
-    if hi < 0:
-        return "contradicted (CI below 0)"
-    return "not resolved (CI contains 0)"
-
-
 def table_rows(res: Results, seeds_keys: dict[int, dict[str, Any]], labels: list[tuple[str, str]], langs: tuple[str, ...],
                dense_eval: str, with_masks: bool) -> tuple[list[list[str]], dict[str, Any], dict[str, dict[str, list[float]]]]:
     from ..report import fmt_mean_std, language_wer, macro_wer
@@ -282,6 +273,15 @@ def compare(res: Results, seeds_keys: dict[int, dict[str, Any]], base: str, meth
             return {s: res.diversity(k["dense-mono"], langs) for s, k in seeds_keys.items() if "dense-mono" in k and s in r["seeds"]}
         return {s: d for s, d in res.method_diversity(seeds_keys, name, langs, dense_eval).items() if s in r["seeds"]}
 
+    from ..report import macro_wer
+    from .stats import t_interval, wider
+
+    r["t_interval"] = t_interval(r["per_seed"])
+    r["interval"] = wider(r["t_interval"], (r["ci"][0], r["ci"][1]))
+    try:
+        r["dense_wer"] = macro_wer(res.scores(dense_eval), list(langs))
+    except (KeyError, OSError):  # no θ_ML evaluation in this plan
+        r["dense_wer"] = math.nan
     db, dm = div(base), div(method)
     note = degenerate_note({base: db, method: dm})
     r["distinct_share_base"] = [d["distinct_share"] for d in db.values()]

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..report import fmt_mean_std, markdown_table, mean_std, plot_cost, plot_wer_bars
 from .plan import Context, Planner, _levels
-from .results import (
-    DEGENERATE_TEXT, PAPER, Results, compare, fmt_rel, table1_methods, table2_methods, table_rows, verdict,
-)
+from .budget import arm_budget
+from .claims import PAPER, Claim, benchmark_claims
+from .results import DEGENERATE_TEXT, Results, compare, table1_methods, table2_methods, table_rows
+from .stats import Gate, verdict
 
 Lines = list[str]
 
@@ -63,19 +64,48 @@ class Draft:
         return {n: l for l, n in [*self.t2, *self.t1]}.get(key, key)
 
     def claim(self, title: str, base: str, method: str, paper: str, kind: str, sk: dict | None = None,
-              lg: tuple[str, ...] | None = None, de: str = "dense-eval") -> None:
-        """Compare ``method`` with ``base`` (paired bootstrap) and add a row to the claims."""
+              lg: tuple[str, ...] | None = None, de: str = "dense-eval", role: str = "headline", matched: str = "—") -> None:
+        """Compare ``method`` with ``base`` and add a row to the claims: the relative reduction, the
+        seed-level t-interval, the paired bootstrap and the verdict (:func:`.stats.verdict`, on the wider)."""
         r = compare(self.res, self.layout["seeds"] if sk is None else sk, base, method, self.pr.languages if lg is None else lg, de)
         if r is None:
             return
+        n = len(r["seeds"])
         if r["degenerate"]:
             r["degenerate_note"]["labels"] = [self.label_of(a) for a in r["degenerate_note"]["arms"]]
             arms = " and ".join(r["degenerate_note"]["labels"])
-            self.claims.append([title, paper, r["degenerate_note"]["message"], "—", f"not compared ({arms}: degenerate output)"])
+            self.claims.append([title, role, n, paper, r["degenerate_note"]["message"], "—", "—", matched,
+                                f"not compared ({arms}: degenerate output)"])
+            r["verdict"] = "not compared"
         else:
-            per_seed = f"{100 * r['mean']:+.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else f"{100 * r['mean']:+.1f}"
-            self.claims.append([title, paper, fmt_rel(r), per_seed, verdict(r, kind)])
-        self.claims_data.append({"title": title, "base": base, "method": method, "paper": paper, "kind": kind, **r})
+            t = r["t_interval"]
+            r["verdict"] = verdict(r["interval"], t, Gate(r["dense_wer"], r["wer_base"], r["wer_method"]), kind)
+            self.claims.append([title, role, n, paper, f"{100 * r['relative']:+.1f}%",
+                                f"[{100 * t[0]:+.1f}, {100 * t[1]:+.1f}]" if t else "— (one seed)",
+                                f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]", matched, r["verdict"]])
+        self.claims_data.append({"title": title, "base": base, "method": method, "paper": paper, "kind": kind, "role": role,
+                                 "matched": matched, **r})
+
+    def benchmark_claim(self, c: Claim) -> None:
+        """A comparison of :func:`.claims.benchmark_claims`, with whether its arms are matched (first seed with both)."""
+        from .budget import mismatch
+
+        seeds = self.layout["seeds"]
+        both = [k for k in seeds.values() if c.base in k or c.base == "dense-eval"]
+        both = [k for k in both if c.method in k]
+        if not both:
+            return
+        why = mismatch(self.planner, both[0], c) if c.match != "none" else None
+        matched = "—" if c.match == "none" else ("yes" if why is None else f"no: {why}")
+        if c.match == "total" and why is None:
+            matched = "batches only"
+        lg = self.planner.mono_languages if c.mono else self.pr.languages
+        self.claim(c.title, c.base, c.method, c.paper, c.kind, lg=lg, role=c.role, matched=matched)
+
+
+CLAIM_HEADER = ["comparison", "role", "seeds", "paper", "ours: relative reduction", "seed t-interval (95%)",
+                "bootstrap interval (95%)", "arms matched", "verdict"]
+CLAIM_ALIGN = ["l", "l", "r", "r", "r", "r", "r", "l", "l"]
 
 
 def card_line(corpus: Path) -> str:
@@ -117,11 +147,16 @@ def header_section(d: Draft, wall: float, command: str, machine: dict[str, Any])
             f"{len(records)} runs (cached ones included, dense training and corpus too) {run_wall / 60:.1f} min  ",
             f"Data: {card_line(ctx.corpus)}  ", f"{dense_line(ctx.dense)}  ",
             f"Schedule: target {pr.target:g}, blocks {pr.block}, T = {pr.T} steps per round, n = {pr.n}, p = {pr.p:g} "
-            f"(levels {', '.join(f'{x:g}' for x in _levels(0, pr.target, pr.p))}); adaptive phases and ASR Pathways train "
-            f"{d.planner.R * pr.T} steps; evaluation on {f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language.", "",
+            f"(levels {', '.join(f'{x:g}' for x in _levels(0, pr.target, pr.p))}); every compared pipeline trains "
+            f"{d.planner.full_rounds * pr.T} steps' worth of language batches per language (upstream pruning included) and "
+            f"{pr.T} steps at its final mask (adaptive and Dynamic from {pr.percent(pr.mid)}: no adaptation in the final round); "
+            f"seeds: headline {list(ctx.seeds)}, secondary {list(pr.secondary_seeds) if pr.secondary_seeds is not None else 'all'}; "
+            f"monolingual claim on {', '.join(d.planner.mono_languages)}; evaluation on "
+            f"{f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language, once per final model.", "",
             f"_{pr.note}_", "",
             "Cells: WER % mean ± std over seeds (one value: one seed). Relative reductions: (WER_base − WER) / WER_base of the "
-            "macro-average WER, with the 95% CI of a paired bootstrap over test utterances and seeds (2000 replicates). "
+            "macro-average WER, with the seed-level t-interval and the paired bootstrap over test utterances and seeds "
+            "(2000 replicates), both 95%. "
             f"distinct hyps % = distinct hypotheses / test utterances of the row's languages (mean over seeds); {DEGENERATE_TEXT}", ""]
 
 
@@ -168,38 +203,35 @@ def table2_section(d: Draft) -> Lines | None:
 def claims_section(d: Draft) -> Lines | None:
     pr, parts = d.pr, d.ctx.parts
     mid, tgt = pr.percent(pr.mid), pr.percent(pr.target)
-    a = {(m, s): pr.method_key("adapt", m, s) for m in ("imp", "lth") for s in (pr.mid, pr.target)}
-    y = {(m, s): pr.method_key("dyn", m, s) for m in ("lth", "lap") for s in (pr.mid, pr.target)}
-    if "table1" in parts:
-        d.claim(f"adaptive (IMP-{mid}) vs IMP-{tgt}", "imp", a["imp", pr.mid], PAPER["adaptive_vs_imp"], "better")
-        d.claim(f"adaptive (IMP-{tgt}) vs IMP-{tgt}", "imp", a["imp", pr.target], PAPER["adaptive_vs_imp"], "better")
-        d.claim(f"adaptive (LTH-{mid}) vs LTH-{tgt}", "lth", a["lth", pr.mid], PAPER["adaptive_vs_imp"], "better")
-        d.claim(f"adaptive (LTH-{tgt}) vs LTH-{tgt}", "lth", a["lth", pr.target], PAPER["adaptive_vs_imp"], "better")
-        d.claim(f"control: IMP-{tgt} vs dense mono continued", "dense-mono", "imp", "—", "approx")
-        d.claim(f"control: adaptive (IMP-{mid}) vs dense mono continued", "dense-mono", a["imp", pr.mid], "—", "approx")
-        d.claim("control: dense mono continued vs θ_ML", "dense-eval", "dense-mono", "—", "approx")
+    if "table1" in parts or "table2" in parts:
+        for c in benchmark_claims(pr):
+            if ("table1" in parts) if c.mono else ("table2" in parts):
+                d.benchmark_claim(c)
     if "demo_mono" in parts:
-        d.claim(f"adaptive (IMP-{mid}) vs IMP-{tgt} ({pr.ablation_language})", "imp", a["imp", pr.mid], PAPER["adaptive_vs_imp"],
-                "better", lg=(pr.ablation_language,))
-    if "table2" in parts:
-        d.claim(f"Dynamic (LTH-{mid}) vs ASR Pathways", "pathways", y["lth", pr.mid], PAPER["dynamic_vs_pathways"], "better")
-        d.claim(f"Dynamic (LTH-{tgt}) vs ASR Pathways", "pathways", y["lth", pr.target], PAPER["dynamic_vs_pathways"], "better")
-        d.claim(f"Dynamic (LAP-{tgt}) vs ASR Pathways (LTH-{tgt})", "pathways", y["lap", pr.target], PAPER["lap_adapt_vs_lth"], "approx")
-        d.claim(f"Dynamic (LAP-{mid}) vs ASR Pathways (LTH-{tgt})", "pathways", y["lap", pr.mid], PAPER["lap_adapt_vs_lth"], "approx")
-        d.claim(f"Dynamic (LAP-{tgt}) vs Dynamic (LTH-{tgt})", y["lth", pr.target], y["lap", pr.target], PAPER["lap_adapt_vs_lth"], "approx")
-        d.claim("control: ASR Pathways vs dense multi continued", "dense-multi", "pathways", "—", "approx")
-        d.claim(f"control: Dynamic (LTH-{mid}) vs dense multi continued", "dense-multi", y["lth", pr.mid], "—", "approx")
-        d.claim("control: dense multi continued vs θ_ML", "dense-eval", "dense-multi", "—", "approx")
+        d.claim(f"adaptive (IMP-{mid}) vs IMP-{tgt} ({pr.ablation_language})", "imp", pr.method_key("adapt", "imp", pr.mid),
+                PAPER["adaptive_vs_imp"], "better", lg=(pr.ablation_language,))
     if "demo_multi" in parts:
-        d.claim(f"Dynamic (LTH-{tgt}) vs ASR Pathways", "pathways", y["lth", pr.target], PAPER["dynamic_vs_pathways"], "better")
+        d.claim(f"Dynamic (LTH-{tgt}) vs ASR Pathways", "pathways", pr.method_key("dyn", "lth", pr.target), PAPER["dynamic_vs_pathways"],
+                "better")
     if not d.claims:
         return None
     d.results["claims"] = d.claims_data
+    from .plots import plot_forest
+
+    rows = [c for c in d.claims_data if not c.get("degenerate")]
+    d.files["forest"] = str(plot_forest(rows, d.plots / "forest.png", "Every comparison: relative WER reduction").relative_to(d.out))
     return ["## The paper's claims, measured", "",
-            markdown_table(["comparison", "paper", "ours: relative reduction [95% CI]", "per seed mean ± std", "verdict"], d.claims,
-                           ["l", "r", "r", "r", "l"]),
-            "Positive = the method has fewer word errors than the baseline. `control` rows separate the effect of pruning from "
-            "that of extra training." + (f" {DEGENERATE_TEXT}" if any(c["degenerate"] for c in d.claims_data) else ""), ""]
+            markdown_table(CLAIM_HEADER, d.claims, CLAIM_ALIGN),
+            "Positive = the method has fewer word errors than the baseline. Seed t-interval: Student t over the per-seed "
+            "relative reductions (none with one seed); bootstrap interval: paired bootstrap over test utterances and seeds. "
+            "The verdict uses the wider of the two: \"reproduced\" (\"contradicted\") only when it excludes 0 (for ≈ claims: "
+            "when the method is not worse than the baseline by more than 5%), there are at least two seeds, the dense model is "
+            "at most 25% WER and both arms are within 25% relative of it; otherwise \"not measurable at this budget\" with "
+            "the reason. Arms matched: equal language batches (upstream included) and steps at the final mask, from the plan "
+            "(`bench/budget.py`); the twins (`--candidates own`) have the same masks, steps and data order without revival. "
+            "`control` rows separate the effect of pruning from that of extra training and of deployed size."
+            + (f" {DEGENERATE_TEXT}" if any(c["degenerate"] for c in d.claims_data) else ""), "",
+            f"![forest plot]({d.files['forest']})", ""]
 
 
 def cost_section(d: Draft) -> Lines | None:
@@ -216,19 +248,25 @@ def cost_section(d: Draft) -> Lines | None:
             continue
         col = {f: [c[f] for c in per] for f in per[0]}
         share = [c["mask_seconds"] / c["wall_seconds"] if c["wall_seconds"] else math.nan for c in per]
+        first = next(k for k in d.layout["seeds"].values() if name in k)
+        b = arm_budget(d.planner, first, name)
         cost_rows.append([label, f"{mean_std(col['optimizer_steps'])[0]:.0f}", f"{mean_std(col['language_batches'])[0]:.0f}",
+                          str(b.final_mask_steps) if b else "—",
                           fmt_mean_std(col["wall_seconds"], scale=1, digits=1), fmt_mean_std(share, digits=2),
                           f"{mean_std(col['language_specific_pruning_rounds'])[0]:.0f}", f"{mean_std(col['adapt_events'])[0]:.0f}"])
         cost_plot[label] = {"wall_seconds": col["wall_seconds"], "mask_seconds": col["mask_seconds"]}
-        cost_data[label] = col | {"mask_share": share}
+        cost_data[label] = col | {"mask_share": share, "final_mask_steps": b.final_mask_steps if b else None,
+                                  "planned_language_batches": b.language_batches if b else None}
     if not cost_rows:
         return None
     md = ["## Table 3 — cost of each full pipeline", "",
-          markdown_table(["pipeline", "optimizer steps", "language batches", "wall s", "% computing masks",
+          markdown_table(["pipeline", "optimizer steps", "language batches", "steps at the final mask", "wall s", "% computing masks",
                           "language-specific pruning rounds", "adaptations"], cost_rows),
           "Upstream runs included (an adaptive or Dynamic run counts the IMP/LTH/LAP rounds that made its starting masks, "
           "from cost.json `total`); the dense model's training is not. Optimizer steps of multilingual runs each hold one "
-          "batch per language (language batches = the compute). Dense rows: wall time measured by the benchmark.", ""]
+          "batch per language (language batches = the compute). Steps at the final mask: steps after the last event that set "
+          "a mask (a dense run: all its steps); the arms of a claim have equal language batches and, where the claims table "
+          "says so, equal steps at the final mask. Dense rows: wall time measured by the benchmark.", ""]
     d.files["cost"] = str(plot_cost(cost_plot, d.plots / "cost.png", "Table 3 — wall time per pipeline").relative_to(d.out))
     md += [f"![cost]({d.files['cost']})", ""]
     d.results["tables"]["table3"] = cost_data
@@ -256,10 +294,15 @@ def eight_section(d: Draft) -> Lines | None:
     before = len(d.claims)
     d.claim(f"8 languages: Dynamic (LTH-{mid}) vs ASR Pathways", "pathways", pr.method_key("dyn", "lth", pr.mid),
             PAPER["dynamic_vs_pathways"], "better", sk=d.layout["eight"], lg=e.languages, de="dense-eval8")
-    d.claim(f"8 languages: Dynamic (LAP-{tgt}) vs ASR Pathways (LTH-{tgt})", "pathways", pr.method_key("dyn", "lap", pr.target),
+    d.claim(f"8 languages: Dynamic (LAP-{mid}) vs ASR Pathways (LTH-{tgt})", "pathways", pr.method_key("dyn", "lap", pr.mid),
             PAPER["lap_adapt_vs_lth"], "approx", sk=d.layout["eight"], lg=e.languages, de="dense-eval8")
+    d.claim(f"8 languages: Dynamic (LTH-{mid}) vs its --candidates own twin", pr.method_key("dyn", "lth", pr.mid) + "-own",
+            pr.method_key("dyn", "lth", pr.mid), "—", "better", sk=d.layout["eight"], lg=e.languages, de="dense-eval8", role="twin")
     if len(d.claims) > before:
-        md += [markdown_table(["comparison", "paper", "ours: relative reduction [95% CI]", "per seed mean ± std", "verdict"],
-                              d.claims[before:], ["l", "r", "r", "r", "l"]), ""]
+        md += [markdown_table(CLAIM_HEADER, d.claims[before:], CLAIM_ALIGN), ""]
         d.results["claims"] = d.claims_data
+        from .plots import plot_forest  # every comparison, these included
+
+        d.files["forest"] = str(plot_forest([c for c in d.claims_data if not c.get("degenerate")], d.plots / "forest.png",
+                                            "Every comparison: relative WER reduction").relative_to(d.out))
     return md
