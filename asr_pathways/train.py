@@ -112,12 +112,12 @@ class Trainer:
 
             self.features = FeatureCache(corpus.path, progress=self.progress)
         self.streams, sources, hours = language_streams(corpus, self.languages, tokenizer, cfg.max_duration, cfg.seed,
-                                                        self.dist.rank, self.features)
+                                                        self.dist.rank, self.features, cfg.num_buckets)
         self.weights = parse_language_weights(cfg.language_weights, self.languages, hours)
         self.mixed: MixedStream | None = None
         if cfg.batching == "mixed":
             seed = cfg.seed * 1_000_003 + 104_729 * self.dist.rank
-            self.mixed = MixedStream(sources, tokenizer, cfg.max_duration, self.weights, seed)
+            self.mixed = MixedStream(sources, tokenizer, cfg.max_duration, self.weights, seed, num_buckets=cfg.num_buckets)
         self.plan = plan or self._default_plan
         self.ddp: nn.Module | None = None
         if self.dist.enabled:

@@ -81,52 +81,15 @@ def frame_and_slot_recall(hyps_path: Path, languages: list[str], corpus: Path | 
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default="data/mls4")
-    p.add_argument("--preset", default="small")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
-    p.add_argument("--out", default="runs/bench-dense")
-    p.add_argument("--eval-max-utts", type=int, default=None)
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
-    if args.steps is None:
-        from asr_pathways.asr.model import load_preset
-
-        args.steps = int(load_preset(args.preset)["train"]["steps"])
-    wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
-    result = {
-        "benchmark": "dense_baseline",
-        "command": command_line("benchmarks/dense_baseline.py", argv),
-        "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the train command preloads it
-        "seed": args.seed,
-        "preset": args.preset,
-        "steps": args.steps,
-        "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
-        "monolingual": {},
-    }
-    result["multilingual"]["word_classes"] = frame_and_slot_recall(out / "hyps_test.jsonl", list(result["multilingual"]["languages"]), args.corpus)
-    corpus_card = json.loads((Path(args.corpus) / "card.json").read_text())
-    if args.mono_steps:
-        for lang in result["multilingual"]["languages"]:
-            mono = out.parent / f"{out.name}-mono-{lang}"
-            w = train(["--init", str(out), "--languages", lang, "--steps", str(args.mono_steps), "--out", str(mono),
-                       "--lr", "5e-4", "--warmup-steps", "20", *common])
-            result["monolingual"][lang] = {"wall_s": w, **json.loads((mono / "wer_test.json").read_text())["languages"][lang]}
-    result["average_wer"] = 100 * result["multilingual"]["average"]["wer"]  # percent, macro average over languages
-    result["train_minutes"] = result["multilingual"]["train_seconds"] / 60
-    write_result("dense_baseline", result)
-
+def render(result: dict, corpus_card: dict) -> str:
+    """The ``dense_baseline`` section of BENCHMARKS.md from a result record."""
     ml = result["multilingual"]
     lines = [
         "## Dense multilingual baseline (RNN-T, `small` preset)",
         "",
-        f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}.",
+        f"`{result['command']}` on {machine_line(result['machine'])}; seed {result['seed']}.",
         "",
-        f"Training: {args.steps} steps, {ml['train_seconds'] / 60:.1f} min of optimizer steps "
+        f"Training: {result['steps']} steps, {ml['train_seconds'] / 60:.1f} min of optimizer steps "
         f"({ml['wall_s'] / 60:.1f} min wall for this invocation, including start-up and test decoding), "
         f"{ml['audio_seconds_per_second']:.0f} audio-seconds per second, {ml['train_audio_hours']:.1f} h of audio seen, "
         f"peak RSS {ml['peak_rss_mb']:.0f} MB, final training loss {ml['final_loss']:.3f}.",
@@ -149,18 +112,72 @@ def main(argv: list[str] | None = None) -> int:
     if wc:
         lines += ["", "What the multilingual model recognises: share of test reference words aligned as correct, for the "
                   "closed-class words of the generator's sentence frames, for the lexicon (slot) words, and for the test words "
-                  "never seen in the training text (their share of the test words, and the recall on them).", "",
-                  "| language | frame words | recall | slot words | recall | unseen words | share | recall |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "never seen in the training text (their share of the test words and of the test slot words, and the recall on "
+                  "them; in this corpus every unseen word is a slot word).", "",
+                  "| language | frame words | recall | slot words | recall | unseen words | share of words | share of slot words | recall |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         pct = lambda x: "—" if x != x else f"{100 * x:.1f}%"  # noqa: E731  (nan: no such words)
         for lang, r in wc.items():
             lines.append(f"| {lang} | {r['frame_words']} | {pct(r['frame_recall'])} | {r['slot_words']} | {pct(r['slot_recall'])} | "
-                         f"{r.get('unseen_words', '—')} | {pct(r.get('unseen_share', math.nan))} | {pct(r.get('unseen_recall', math.nan))} |")
-    if args.mono_steps:
-        lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {args.mono_steps} steps per language (lr 5e-4)."]
+                         f"{r.get('unseen_words', '—')} | {pct(r.get('unseen_share', math.nan))} | {pct(r.get('unseen_slot_share', math.nan))} | "
+                         f"{pct(r.get('unseen_recall', math.nan))} |")
+    if result.get('mono_steps', 0):
+        lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {result.get('mono_steps', 0)} steps per language (lr 5e-4)."]
     lines += ["", "Raw numbers: benchmarks/results/dense_baseline.json."]
-    write_section("dense_baseline", "\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default="data/mls4")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
+    p.add_argument("--out", default="runs/bench-dense")
+    p.add_argument("--eval-max-utts", type=int, default=None)
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (no training, no decoding)")
+    args = p.parse_args(argv)
+    if args.render_only:
+        result = json.loads((ROOT / "benchmarks/results/dense_baseline.json").read_text())
+        text = render(result, json.loads((Path(args.corpus) / "card.json").read_text()))
+        write_section("dense_baseline", text)
+        print(text)
+        return 0
+    out = Path(args.out)
+    common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
+    if args.steps is None:
+        from asr_pathways.asr.model import load_preset
+
+        args.steps = int(load_preset(args.preset)["train"]["steps"])
+    wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
+    result = {
+        "benchmark": "dense_baseline",
+        "command": command_line("benchmarks/dense_baseline.py", argv),
+        "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the train command preloads it
+        "seed": args.seed,
+        "preset": args.preset,
+        "steps": args.steps,
+        "mono_steps": args.mono_steps,
+        "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
+        "monolingual": {},
+    }
+    result["multilingual"]["word_classes"] = frame_and_slot_recall(out / "hyps_test.jsonl", list(result["multilingual"]["languages"]), args.corpus)
+    corpus_card = json.loads((Path(args.corpus) / "card.json").read_text())
+    if args.mono_steps:
+        for lang in result["multilingual"]["languages"]:
+            mono = out.parent / f"{out.name}-mono-{lang}"
+            w = train(["--init", str(out), "--languages", lang, "--steps", str(args.mono_steps), "--out", str(mono),
+                       "--lr", "5e-4", "--warmup-steps", "20", *common])
+            result["monolingual"][lang] = {"wall_s": w, **json.loads((mono / "wer_test.json").read_text())["languages"][lang]}
+    result["average_wer"] = 100 * result["multilingual"]["average"]["wer"]  # percent, macro average over languages
+    result["train_minutes"] = result["multilingual"]["train_seconds"] / 60
+    write_result("dense_baseline", result)
+
+    text = render(result, corpus_card)
+    write_section("dense_baseline", text)
+    print(text)
     return 0
 
 

@@ -4,7 +4,7 @@
 
 Three configurations of the `small` model are timed in one process, interleaved round by round
 (so that load from other processes hits all of them alike), each through ``Trainer.train_step``
-(forward, backward, AdamW, bf16 autocast, SpecAugment):
+(forward, backward, AdamW, bf16 autocast, SpecAugment where the configuration has it):
 
 - ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
   comparison can be rerun after the presets change): one 16-s monolingual batch per language per
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import statistics
 import sys
@@ -119,6 +120,31 @@ def grid_padding(batches, factor: int = 4) -> float:
     return pad / max(total, 1.0)
 
 
+def bucket_fill(corpus, tokenizer, weights, max_duration: float, factor: int, counts=(10, 30, 100)) -> dict[int, dict[str, float]]:
+    """For each number of duration buckets, what one epoch of mixed batches holds (no features loaded):
+    the share of padded frames that are speech, the speech seconds per batch and the padding of the
+    (B, T, U+1) transducer grid at ``factor`` feature frames per encoder frame."""
+    from asr_pathways.data.batches import MixedStream
+
+    sources = {lang: (corpus.cuts(lang, "train"), None) for lang in corpus.languages}
+    out = {}
+    for n in counts:
+        m = MixedStream(sources, tokenizer, max_duration, weights, seed=0, num_buckets=n)
+        plan = m.plan(0)
+        speech = padded = grid_valid = grid_full = 0.0
+        for b in plan:
+            durs = [m.durations[lang][i] for lang, i in b]
+            frames = [math.ceil(d * 100 / factor) for d in durs]
+            labels = [m._token_count(lang, i) + 1 for lang, i in b]
+            speech += sum(durs)
+            padded += len(durs) * max(durs)
+            grid_valid += sum(t * u for t, u in zip(frames, labels))
+            grid_full += len(b) * max(frames) * max(labels)
+        out[n] = {"frame_fill": speech / padded, "speech_seconds_per_batch": speech / len(plan),
+                  "grid_padding": 1 - grid_valid / grid_full, "batches_per_epoch": len(plan)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     _reexec_with_tcmalloc()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -156,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     padding = {"new": grid_padding(sample, int(preset["model"].get("subsampling_factor", 4)))}
     padding["old"] = grid_padding([s.next() for s in trainers["old"].streams.values() for _ in range(5)])
 
+    fills = bucket_fill(corpus, tokenizer, trainers["new"].weights, float(new_train["max_duration"]),
+                        int(preset["model"].get("subsampling_factor", 4)))
     timing = {k: {"seconds": [], "audio": [], "steps": 0} for k in trainers}
     for name, tr in trainers.items():
         for _ in range(args.warmup):
@@ -189,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "old_recipe": RECIPE_2026_11,
         "new_recipe": {"preset": args.preset, "model": preset["model"], "train": new_train},
         "fixed_shape": {"batch": 16, "frames": 400, "tokens": fixed_tokens},
+        "bucket_fill": {str(n): v for n, v in fills.items()},
         "command": command_line("benchmarks/train_speed.py", argv),
         "machine": machine_info(),
         "seed": 0,
@@ -208,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     what = {
         "old": "recipe of 2026-11: 4 monolingual 16-s batches/step, inline fbank, dropout 0.1, full RNN-T loss",
         "new": f"`{args.preset}` preset: one mixed-language batch/step (duration + token buckets), cached fbank, "
-               "pruned RNN-T loss, dropout 0, 32 subsampling channels (docs/training.md)",
-        "fixed": f"new model and loss, fixed 16 x 4 s batches, {fixed_tokens} tokens, no padding or loading",
+               f"pruned RNN-T loss, dropout 0, 32 subsampling channels, {new_train.get('num_buckets', 10)} duration buckets, "
+               f"SpecAugment {'on' if new_train.get('spec_augment', True) else 'off'} (docs/training.md)",
+        "fixed": f"new model, loss and settings, fixed 16 x 4 s batches, {fixed_tokens} tokens, no padding or loading",
     }
     for name, r in rows.items():
         lines.append(f"| {name} | {what[name]} | {r['audio_seconds_per_second']:.1f} | {r['seconds_per_step_median']:.3f} | "
@@ -218,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
               "Not timed: the one-off feature-cache build and the first epoch plan. The fixed batches are all 4-s utterances, "
               "so new / fixed also includes attention's and the LSTM's dependence on length, not only padding and loading. "
               "Raw numbers: benchmarks/results/train_speed.json."]
+    lines += ["", f"Padding by number of duration buckets (`num_buckets`; one epoch of the `new` recipe's mixed batches, "
+              f"{float(new_train['max_duration']):g} s padded per batch; the preset uses {new_train.get('num_buckets', 10)}):", "",
+              "| duration buckets | speech share of padded frames | speech s per batch | padding of the (B,T,U+1) grid | batches per epoch |",
+              "| ---: | ---: | ---: | ---: | ---: |"]
+    for n, f in fills.items():
+        lines.append(f"| {n} | {100 * f['frame_fill']:.1f}% | {f['speech_seconds_per_batch']:.1f} | {100 * f['grid_padding']:.1f}% | "
+                     f"{f['batches_per_epoch']} |")
     write_section("train_speed", "\n".join(lines))
     return 0
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asr_pathways.asr.tokenizer import tokenizer_for_corpus
-from asr_pathways.data.batches import LanguageStream, compute_fbank, eval_batches, sample_languages
+from asr_pathways.data.batches import LanguageStream, MixedStream, compute_fbank, eval_batches, language_streams, sample_languages
 from asr_pathways.data.corpus import Corpus
 from asr_pathways.data.synth import SynthConfig, build_corpus
 
@@ -183,3 +183,26 @@ def test_feature_cache_matches_inline_fbank_and_invalidates(corpus, tmp_path):
         F.FBANK_SETTINGS.update(old)
     # another manifest content -> another key
     assert F.settings_key(F.FBANK_SETTINGS, b"a") != F.settings_key(F.FBANK_SETTINGS, b"b")
+
+
+def test_more_duration_buckets_pad_fewer_frames(corpus):
+    """``num_buckets`` (train config) narrows each batch's duration range: fewer padded frames, every cut still once."""
+    c, tok = corpus
+    sources = {l: (c.cuts(l, "train"), None) for l in c.languages}
+
+    def frame_fill(num_buckets: int) -> tuple[float, list]:
+        m = MixedStream(sources, tok, max_duration=12.0, seed=3, num_buckets=num_buckets)
+        plan = m.plan(0)
+        valid = padded = 0.0
+        for b in plan:
+            durs = [m.durations[l][i] for l, i in b]
+            valid += sum(durs)
+            padded += len(durs) * max(durs)
+        return valid / padded, sorted(it for b in plan for it in b)
+
+    fill_few, items_few = frame_fill(1)
+    fill_many, items_many = frame_fill(20)
+    assert items_few == items_many  # the same epoch, only grouped differently
+    assert fill_many > fill_few
+    streams, _, _ = language_streams(c, c.languages, tok, 12.0, seed=0, num_buckets=7)
+    assert all(s.num_buckets == min(7, len(s.cuts)) for s in streams.values())

@@ -208,9 +208,10 @@ class LanguageStream:
 
 
 def language_streams(corpus: Any, languages: Sequence[str], tokenizer: Any, max_duration: float, seed: int, rank: int = 0,
-                     features: Any = None) -> tuple[dict[str, "LanguageStream"], dict[str, tuple[Any, Any]], dict[str, float]]:
+                     features: Any = None, num_buckets: int = 10) -> tuple[dict[str, "LanguageStream"], dict[str, tuple[Any, Any]], dict[str, float]]:
     """The training stream of every language (seeded by ``seed``, the language's position and the DDP
-    ``rank``), the (cuts, cached features) of each, and its hours of audio. An empty train split is an error."""
+    ``rank``), the (cuts, cached features) of each, and its hours of audio; ``num_buckets`` duration buckets
+    per language. An empty train split is an error."""
     from ..errors import InputError
 
     streams, sources, hours = {}, {}, {}
@@ -223,7 +224,7 @@ def language_streams(corpus: Any, languages: Sequence[str], tokenizer: Any, max_
         sources[lang] = (cuts, feats)
         hours[lang] = sum(c.duration for c in cuts) / 3600.0
         streams[lang] = LanguageStream(cuts, tokenizer, lang, max_duration, seed * 1_000_003 + 7919 * (i + 1) + 104_729 * rank,
-                                       features=feats)
+                                       num_buckets=num_buckets, features=feats)
     return streams, sources, hours
 
 
