@@ -211,19 +211,23 @@ def plot_wer_bars(
     ax = fig.add_subplot(1, 1, 1)
     cmap = __import__("matplotlib").colormaps["tab20"]
     tops, lows = [], []
+    n_seeds = {mth: max((len([x for x in v if x is not None]) for v in wer[mth].values()), default=0) for mth in methods}
     for j, mth in enumerate(methods):
         xs, ys, es = [], [], []
         for i, g in enumerate(groups):
             m, s = mean_std(wer[mth].get(g, []))
             xs.append(i + (j - (k - 1) / 2) * width)
             ys.append(100 * m if not math.isnan(m) else 0.0)
-            es.append(100 * s if not math.isnan(s) else 0.0)
-        ax.bar(xs, ys, width=width, yerr=es, capsize=2, label=mth, color=cmap(j % 20), edgecolor="white", linewidth=0.4)
+            es.append(100 * s if not math.isnan(s) and n_seeds[mth] > 1 else 0.0)
+        ax.bar(xs, ys, width=width, yerr=es if n_seeds[mth] > 1 else None, capsize=2, label=mth, color=cmap(j % 20),
+               edgecolor="white", linewidth=0.4)
         tops += [y + e for y, e in zip(ys, es)]
         lows += [y - e for y, e in zip(ys, es)]
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
-    ylabel = "WER % (mean ± std over seeds)"
+    many = [n for n in n_seeds.values() if n > 1]
+    ylabel = ("WER % (one seed: no whiskers)" if not many else "WER % (mean ± std over seeds)" if len(many) == len(n_seeds)
+              else "WER % (mean ± std over seeds;\nno whisker: one seed)")
     if lows and min(lows) > 15 and max(tops) < 150:  # differences of a few % would not show from 0: zoom in, and say so
         lo = 5 * math.floor(0.85 * min(lows) / 5)
         ax.set_ylim(lo, max(tops) * 1.03 + 0.5)
@@ -280,27 +284,36 @@ def plot_mask_changes(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str
 
 
 def plot_cost(cost: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path, title: str = "Cost per pipeline") -> Path:
-    """Horizontal bars: wall seconds per pipeline (mean over seeds), the mask-computation part darker.
+    """Two panels per pipeline (mean over seeds): wall seconds (upstream included), and the share of them spent
+    computing masks, written next to its bar; the legend sits outside the axes.
 
     ``cost``: label → {"wall_seconds": [...], "mask_seconds": [...]}.
     """
     from matplotlib.figure import Figure
 
     labels = list(cost)
-    fig = Figure(figsize=(8, 0.38 * len(labels) + 1.4))
-    ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(10, 0.38 * len(labels) + 1.8))
+    ax, ax2 = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     wall = [mean_std(cost[l].get("wall_seconds", []))[0] for l in labels]
     mask = [mean_std(cost[l].get("mask_seconds", []))[0] for l in labels]
     wall = [0.0 if math.isnan(x) else x for x in wall]
     mask = [0.0 if math.isnan(x) else x for x in mask]
-    ys = range(len(labels))
-    ax.barh(list(ys), wall, color="tab:blue", label="total wall time (upstream included)")
-    ax.barh(list(ys), mask, color="tab:orange", label="computing masks")
-    ax.set_yticks(list(ys))
+    share = [100 * m / w if w else 0.0 for m, w in zip(mask, wall)]
+    ys = list(range(len(labels)))
+    ax.barh(ys, wall, color="tab:blue", label="wall time (upstream included)")
+    ax.barh(ys, mask, color="tab:orange", label="of which computing masks")
+    ax.set_yticks(ys)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds (mean over seeds)")
-    ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    ax2.barh(ys, share, color="tab:orange")
+    for y, v in zip(ys, share):
+        ax2.text(v, y, f" {v:.1f}%", va="center", fontsize=7)
+    ax2.set_xlim(0, max(share + [1.0]) * 1.25)
+    ax2.set_xlabel("% of the wall time computing masks")
+    ax2.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)

@@ -70,7 +70,8 @@ def mask_report(
         "pathways": per,
         "union": {"sparsity": u.sparsity(), "kept": u.kept(), "per_group": u.sparsity_per_group(gf),
                   "per_matrix": u.sparsity_per_matrix()},
-        "shared_by_all": {"kept": inter.kept(), "fraction_of_union": inter.kept() / u.kept() if u.kept() else 0.0},
+        "shared_by_all": {"kept": inter.kept(), "fraction_of_union": inter.kept() / u.kept() if u.kept() else 0.0,
+                          "per_group": inter.sparsity_per_group(gf), "per_matrix": inter.sparsity_per_matrix()},
         "iou": {a: {b: iou(masks[a], masks[b]) for b in langs} for a in langs},
     }
     if total_params:
@@ -156,50 +157,78 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_sparsity_per_layer(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Horizontal grouped bars: sparsity of every matrix, one bar per pathway (+ the union)."""
+    """Per matrix (row): the deployed weights split into kept by every language, kept by some languages
+    only (language-specific), and pruned by all (the union's sparsity); a dot per language where its
+    own sparsity differs from the others' (with layer-wise pruning every pathway has the target in
+    every matrix, so its bar would say nothing). Without ``shared_by_all.per_matrix``: one bar per
+    pathway and the union."""
     from matplotlib.figure import Figure
 
     names = report["matrices"]
-    series = [(l, report["pathways"][l]["per_matrix"]) for l in report["languages"]]
-    if len(series) > 1:
-        series.append(("union", report["union"]["per_matrix"]))
-    n, k = len(names), len(series)
-    bar_h = 0.8 / k
-    fig = Figure(figsize=(9, max(3.0, 0.1 * n * k + 1.5)))
+    langs = report["languages"]
+    inter = (report.get("shared_by_all") or {}).get("per_matrix")
+    n = len(names)
+    fig = Figure(figsize=(9, max(3.0, 0.28 * n + 1.8)))
     ax = fig.add_subplot(1, 1, 1)
-    for j, (label, vals) in enumerate(series):
-        ys = [i + (j - (k - 1) / 2) * bar_h for i in range(n)]
-        ax.barh(ys, [100 * vals[m] for m in names], height=bar_h, label=label,
-                color="0.35" if label == "union" else None)
+    if inter is None or len(langs) < 2:
+        series = [(l, report["pathways"][l]["per_matrix"]) for l in langs] + ([("union", report["union"]["per_matrix"])] if len(langs) > 1 else [])
+        k = len(series)
+        for j, (label, vals) in enumerate(series):
+            ax.barh([i + (j - (k - 1) / 2) * 0.8 / k for i in range(n)], [100 * vals[m] for m in names], height=0.8 / k, label=label,
+                    color="0.35" if label == "union" else None)
+        ax.set_xlabel("sparsity (% of weights pruned)")
+    else:
+        uni = report["union"]["per_matrix"]
+        shared = [100 * (1 - inter[m]) for m in names]
+        specific = [100 * (inter[m] - uni[m]) for m in names]
+        pruned = [100 * uni[m] for m in names]
+        ax.barh(range(n), shared, color="tab:blue", label="kept by every language")
+        ax.barh(range(n), specific, left=shared, color="tab:orange", label="kept by some languages only")
+        ax.barh(range(n), pruned, left=[a + b for a, b in zip(shared, specific)], color="0.85", label="pruned by all (union sparsity)")
+        cmap = __import__("matplotlib").colormaps["tab10"]
+        for j, l in enumerate(langs):
+            own = [100 * (1 - report["pathways"][l]["per_matrix"][m]) for m in names]
+            mean = [sum(100 * (1 - report["pathways"][x]["per_matrix"][m]) for x in langs) / len(langs) for m in names]
+            if max(abs(a - b) for a, b in zip(own, mean)) > 0.5:  # only where pathways differ in size
+                ax.plot(own, range(n), "|", color=cmap(j % 10), markersize=9, label=f"{l}: kept %")
+        ax.set_xlabel("% of the matrix's weights")
     ax.set_yticks(range(n))
     ax.set_yticklabels([short_name(m) for m in names], fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("sparsity (% of weights pruned)")
-    ax.set_title("Sparsity per matrix", pad=22)
+    ax.set_title("Deployed weights per layer (union of the pathways)" if inter is not None and len(langs) > 1 else "Sparsity per matrix",
+                 pad=30)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(k, 6), fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7, frameon=False)
     return _save(fig, Path(path))
 
 
 def plot_overlap(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Language × language IoU heatmap with the values written in the cells."""
+    """Language × language IoU heatmap, the colour scale fitted to the off-diagonal values (the diagonal,
+    1 by definition, is left grey), the values written in the cells with three decimals."""
+    import numpy as np
     from matplotlib.figure import Figure
 
     langs = report["languages"]
-    m = [[report["iou"][a][b] for b in langs] for a in langs]
+    m = np.array([[report["iou"][a][b] for b in langs] for a in langs], dtype=float)
+    off = m[~np.eye(len(langs), dtype=bool)]
+    lo, hi = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
+    if hi - lo < 1e-3:  # equal values: a small band around them, so the scale still reads
+        lo, hi = lo - 5e-4, hi + 5e-4
     s = max(3.5, 0.8 * len(langs) + 2)
     fig = Figure(figsize=(s + 1, s))
     ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+    cmap = __import__("matplotlib").colormaps["viridis"].with_extremes(bad="0.85")
+    im = ax.imshow(np.ma.masked_array(m, mask=np.eye(len(langs), dtype=bool)), vmin=lo, vmax=hi, cmap=cmap)
     ax.set_xticks(range(len(langs)))
     ax.set_xticklabels(langs)
     ax.set_yticks(range(len(langs)))
     ax.set_yticklabels(langs)
     for i in range(len(langs)):
         for j in range(len(langs)):
-            ax.text(j, i, f"{m[i][j]:.2f}", ha="center", va="center", fontsize=10, color="black" if m[i][j] > 0.6 else "white")
-    ax.set_title("Pathway overlap (IoU of kept weights)")
+            bright = i == j or (m[i][j] - lo) / (hi - lo) > 0.6
+            ax.text(j, i, f"{m[i][j]:.3f}", ha="center", va="center", fontsize=9, color="black" if bright else "white")
+    ax.set_title(f"Pathway overlap (IoU of kept weights)\ncolour scale {lo:.3f}–{hi:.3f}: the off-diagonal range", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return _save(fig, Path(path))
 
