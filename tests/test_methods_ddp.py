@@ -88,7 +88,7 @@ def test_prune_dynamic_under_torchrun_two_processes(tiny_corpus: Path, tmp_path:
     script.write_text(SCRIPT)
     args = ["prune", "--method", "dynamic", "--from", str(dense), "--masks-from", str(lap), "--init-sparsity", "0.5",
             "--target", "0.6", "--prune-step", "0.1", "--round-steps", "2", "--adapt-at", "1", "--max-duration", "4",
-            "--device", "cpu", "--no-progress", "--eval-max-utts", "1", "--out", str(out)]
+            "--device", "cpu", "--no-progress", "--eval-split", "test", "--eval-max-utts", "1", "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", ASR_PATHWAYS_NO_TCMALLOC="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(dump), *args],

@@ -133,7 +133,9 @@ class PruneConfig:
     seed: int = option(0, help="seed of data order and augmentation", group=TRAINING)
     device: str = option("auto", help="cpu, cuda, cuda:1 or auto", defining=False, group=TRAINING)
     # ----- evaluation and control
-    eval_split: str = option("test", help="split for the WER table at the end", choices=("test", "dev", "none"),
+    eval_split: str = option("dev", help="split for the WER table at the end: dev while choosing a schedule or learning "
+                                         "rate, test once for a final model (the benchmark asks for it)",
+                             choices=("test", "dev", "none"),
                              defining=False, group=CONTROL)
     eval_max_utts: int | None = option(None, help="evaluate at most this many utterances per language", defining=False,
                                        group=CONTROL)
