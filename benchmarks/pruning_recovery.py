@@ -81,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="split every run is evaluated on: dev to choose T, test to report (default: test)")
     p.add_argument("--reuse", action="store_true",
                    help="keep runs in --out that finished (e.g. those a dev pass chose) and only evaluate them on --eval-split")
+    p.add_argument("--lr-factor", type=float, default=None,
+                   help="phase peak = dense peak x this for the monolingual runs (IMP, LTH, the fr control) (default: prune's --lr-factor)")
+    p.add_argument("--multi-lr-factor", type=float, default=None,
+                   help="the same for the multilingual runs (ASR Pathways, the multilingual control) (default: --lr-factor)")
     args = p.parse_args(argv)
+    from asr_pathways.methods.config import PruneConfig
+
+    mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor
+    multi_f = args.multi_lr_factor if args.multi_lr_factor is not None else mono_f
     split = args.eval_split
     dense, out = Path(args.dense), Path(args.out)
     T = args.round_steps
@@ -98,28 +106,27 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(folder / "wall.json", {"wall_s": walls[name]})
 
     run_or_reuse("imp", out / f"imp-{args.language}",
-                 ["prune", "--method", "imp", *common, "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
-    run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--languages", ",".join(languages), "--out", str(out / "lth")])
+                 ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
+    run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
     run_or_reuse("pathways", out / "pathways",
-                 ["prune", "--method", "pathways", *common, "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
+                 ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
                   "--steps", str(2 * T), "--out", str(out / "pathways")])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
-    from asr_pathways.methods.config import PruneConfig
     from asr_pathways.methods.schedule import sparsity_levels
     from asr_pathways.runs import read_run_config
 
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
-    def continued(name: str, langs: list[str], steps: int, per_step: str) -> None:
+    def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float) -> None:
         run_or_reuse(name, out / name, ["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
-                           "--lr", repr(PruneConfig.lr_factor * float(rc.train["lr"])), "--max-duration", repr(batch),
+                           "--lr", repr(factor * float(rc.train["lr"])), "--max-duration", repr(batch),
                            "--eval-split", split, "--out", str(out / name)])
 
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
-    continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1")
-    continued("dense-continued", languages, 2 * T, "0")
+    continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f)
+    continued("dense-continued", languages, 2 * T, "0", multi_f)
     runs = {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}",
             "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     result = {
         "command": command_line("benchmarks/pruning_recovery.py", argv),
-        "lr_factor": PruneConfig.lr_factor,
+        "lr_factor": mono_f,
+        "multi_lr_factor": multi_f,
         "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the asr-pathways commands preload it
         "seed": args.seed,
         "round_steps": T,
@@ -153,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways")},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{PruneConfig.lr_factor:g}"
+    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}" + (f"_multi{multi_f:g}" if multi_f != mono_f else "")
     write_result(record, result)
     lines = [
         f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
-        f"prune step {args.prune_step:g}, target {args.target:g}, phase peak = dense peak × {PruneConfig.lr_factor:g}; whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
+        f"prune step {args.prune_step:g}, target {args.target:g}, phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
         "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
