@@ -171,3 +171,50 @@ def test_plan_totals_fit_the_budgets(tmp_path: Path):
     assert len(gpu.mono_languages) == 2 and len(gpu.languages) == 4 and len(gpu.seeds) >= 3
     tiny, _ = _plan("tiny", tmp_path)
     assert sum(j.batches for j in tiny.jobs.values()) < 2500
+
+
+def test_small_report_from_hand_made_hypotheses(tmp_path: Path):
+    """The small profile's plan (two seeds, no ablations) with hand-made hypotheses for every evaluated run: the
+    claims table has its columns and rows (twins, the LAP-fixed and union-matched controls), seed t-intervals, the
+    verdicts of the rule; Table 1 shows the monolingual claim's languages; Table 3 the steps at the final mask."""
+    import json
+
+    from asr_pathways.bench.plan import Planner, make_context
+    from asr_pathways.bench.report import build_report
+
+    pr = load_profile("small")
+    planner = Planner(make_context(pr, BenchOptions(profile="small", plan=True, out=str(tmp_path / "small"), seeds=[0, 1],
+                                                    ablations=False)))
+    layout = planner.build()
+    n = 40
+    refs = {l: [f"{l} phrase {i} avec le mot {i * 7 % 13} et encore {i}" for i in range(n)] for l in pr.languages}
+    for key, job in planner.jobs.items():
+        if not job.eval_utts:
+            continue
+        drop = 1 + (sum(map(ord, job.name)) + (job.seed or 0)) % 5  # a run-specific share of utterances loses a word
+        rows = [{"id": f"{l}-{i}", "language": l, "ref": refs[l][i],
+                 "hyp": " ".join(refs[l][i].split()[:-1]) if i % (drop + 4) == 0 else refs[l][i]}
+                for l in job.languages for i in range(n)]
+        job.folder.mkdir(parents=True, exist_ok=True)
+        (job.folder / "hyps_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = build_report(planner, layout, {}, planner.ctx, 0.0, "test",
+                       machine={"cpu": "test", "cores": 1, "torch": "-", "tcmalloc": False, "date": "-"})
+    md = (planner.ctx.out / "report.md").read_text()
+    header = next(l for l in md.splitlines() if l.startswith("| comparison |"))
+    for col in ("paper", "ours: relative reduction", "seed t-interval", "bootstrap interval", "verdict"):
+        assert col in header, col
+    claims = {c["title"]: c for c in res["claims"]}
+    for t in ("adaptive (IMP-50%) vs IMP-70%", "adaptive (IMP-50%) vs its --candidates own twin",
+              "Dynamic (LTH-50%) vs ASR Pathways (LTH-70%)", "Dynamic (LAP-50%) vs ASR Pathways (LAP-70%, fixed)",
+              "Dynamic (LTH-50%) vs ASR Pathways (union-matched, 75% per language)", "Dynamic (LAP-50%) vs Dynamic (LTH-50%)"):
+        c = claims[t]
+        assert c["t_interval"] is not None and len(c["seeds"]) == 2, t
+        assert c["matched"] == "yes", t
+        assert c["verdict"] in ("reproduced", "contradicted") or c["verdict"].startswith("not measurable"), t
+        lo, hi = c["interval"]
+        assert hi - lo >= max(c["t_interval"][1] - c["t_interval"][0], c["ci"][1] - c["ci"][0]) - 1e-12  # the wider
+    assert claims["adaptive (IMP-50%) vs IMP-70%"]["languages"] == ["fr"]  # the monolingual claim's languages
+    t1 = next(l for l in md.splitlines() if l.startswith("| method | fr |"))
+    assert "| en |" not in t1
+    assert "steps at the final mask" in md and (planner.ctx.out / "plots" / "forest.png").is_file()
+    assert res["tables"]["table3"]["ASR Pathways (LTH-70%)"]["final_mask_steps"] == pr.T

@@ -73,6 +73,8 @@ class Gate:
     def reasons(self) -> list[str]:
         """Why a verdict cannot be given at this budget (empty: it can)."""
         out = []
+        if math.isnan(self.dense_wer):
+            return ["no evaluation of the dense model"]
         if not self.dense_wer <= DENSE_MAX_WER:
             out.append(f"dense WER {100 * self.dense_wer:.1f}% > {100 * DENSE_MAX_WER:.0f}%")
         for name, w in (("baseline", self.base_wer), ("method", self.method_wer)):

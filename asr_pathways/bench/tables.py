@@ -164,7 +164,7 @@ def table1_section(d: Draft) -> Lines | None:
     if not any(p in d.ctx.parts for p in ("table1", "demo_mono")):
         return None
     pr = d.pr
-    langs = pr.languages if d.full else (pr.ablation_language,)
+    langs = d.planner.mono_languages if d.full else (pr.ablation_language,)
     rows, data, bars = table_rows(d.res, d.layout["seeds"], d.t1, langs, "dense-eval", with_masks=False)
     if not rows:
         return None
