@@ -38,6 +38,8 @@ def intro_line(pr: Any) -> str:
     """One line: what the demo does and does not measure (from the profile's sizes)."""
     L = len(pr.languages)
     hours = f"{pr.hours} h per language" if "=" not in pr.hours else f"{pr.hours} h"
+    if pr.lexicon_size:
+        hours += f", a {pr.lexicon_size:,}-word lexicon"
     seeds = "one seed" if len(pr.seeds) == 1 else f"{len(pr.seeds)} seeds"
     utts = f"{pr.eval_utts} test utterances per language" if pr.eval_utts else "the test split"
     return (f"demo: builds a {L}-language synthetic corpus ({hours}), trains a small dense RNN-T for {pr.dense_steps} steps, "

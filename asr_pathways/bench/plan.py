@@ -145,9 +145,11 @@ class Planner:
         return ["--init-sparsity", f"{init:g}", "--round-steps", str(steps), "--adapt-at", ",".join(map(str, at))], steps
 
     # ----- shared inputs
-    def corpus_job(self, path: Path, languages: tuple[str, ...], hours: str, test: int, dev: int) -> Job:
+    def corpus_job(self, path: Path, languages: tuple[str, ...], hours: str, test: int, dev: int, lexicon: int | None = None) -> Job:
         argv = ["corpus", "synth", "--languages", ",".join(languages), "--hours", hours, "--test-utts", str(test),
                 "--dev-utts", str(dev), "--seed", "0"]
+        if lexicon:
+            argv += ["--lexicon-size", str(lexicon)]
         if not self.ctx.progress:
             argv.append("--no-progress")
         return Job("corpus", "corpus", argv, path, languages=languages)  # a fixed folder: no inputs
@@ -206,7 +208,7 @@ class Planner:
         ev = ctx.eval_utts
         need_main = any(p in ctx.parts for p in ("table1", "table2", "table3", "ablations", "demo_mono", "demo_multi"))
         if need_main and not ctx.corpus_given:
-            self._add("corpus", self.corpus_job(ctx.corpus, langs, pr.hours, pr.test_utts, pr.dev_utts))
+            self._add("corpus", self.corpus_job(ctx.corpus, langs, pr.hours, pr.test_utts, pr.dev_utts, pr.lexicon_size))
         if need_main and not ctx.dense_given:
             self._add("dense", self.dense_job(ctx.corpus, ctx.dense, langs, pr.dense_steps))
         if need_main:

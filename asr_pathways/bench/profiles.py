@@ -48,6 +48,7 @@ class Profile:
     preset: str
     languages: tuple[str, ...] = ("en", "fr", "it", "nl")
     hours: str = "en=8,fr=4,nl=4,it=1"
+    lexicon_size: int | None = None  # content words of the synthetic corpus (None: `corpus synth`'s default)
     test_utts: int = 500
     dev_utts: int = 250
     corpus_dir: str | None = None
