@@ -33,6 +33,10 @@ class TrainConfig:
     max_duration: float = option(64.0, help="seconds of audio per batch")
     num_buckets: int = option(10, help="duration buckets the batches are drawn from (more: less padding per batch; "
                                        "docs/training.md)")
+    frame_multiple: int = option(1, help="pad every batch's frame count up to a multiple of this (1: no padding beyond the "
+                                         "longest utterance); fewer distinct shapes for the CPU kernels (BENCHMARKS.md, "
+                                         "training throughput)")
+    token_multiple: int = option(1, help="pad every batch's label count up to a multiple of this (1: none)")
     grad_clip: float = 5.0
     bf16: bool = option(True, help="bf16 autocast for encoder and joiner where the hardware has native bf16 kernels "
                                    "(--no-bf16: float32)")
@@ -107,7 +111,7 @@ class TrainConfig:
 # numeric settings: (lower bound, bound allowed, upper bound or None)
 _LIMITS: dict[str, tuple[float, bool, float | None]] = {
     "lr": (0, False, None), "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "steps": (0, True, None),
-    "max_duration": (0, False, None), "num_buckets": (1, True, None), "grad_clip": (0, True, None), "log_every": (1, True, None),
+    "max_duration": (0, False, None), "num_buckets": (1, True, None), "frame_multiple": (1, True, None), "token_multiple": (1, True, None), "grad_clip": (0, True, None), "log_every": (1, True, None),
     "checkpoint_every": (0, True, None), "eval_every": (0, True, None), "keep_checkpoints": (0, True, None),
     "dev_max_utts": (1, True, None), "seed": (0, True, None),
     "final_lr_ratio": (0, True, 1), "languages_per_step": (0, True, None), "loss_warmup_steps": (0, True, None),
