@@ -188,7 +188,7 @@ class Trainer:
         for i, lang in enumerate(langs):
             batch = self.mixed.next() if self.mixed is not None else self.streams[lang].next()
             if self.cfg.frame_multiple > 1 or self.cfg.token_multiple > 1:
-                from .data.batches import pad_to_multiples
+                from .data.shapes import pad_to_multiples
 
                 batch = pad_to_multiples(batch, self.cfg.frame_multiple, self.cfg.token_multiple)
             feats = batch.features.to(self.device)
