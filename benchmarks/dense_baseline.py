@@ -81,6 +81,30 @@ def frame_and_slot_recall(hyps_path: Path, languages: list[str], corpus: Path | 
     return out
 
 
+def utterance_bootstrap(hyps_path: Path, draws: int = 2000, seed: int = 0) -> dict[str, float]:
+    """95% interval of the macro-average WER (percent) over test utterances resampled within each
+    language (one trained model: it covers the test sample, not seed variance), and the share of
+    resamples above 20%."""
+    import random
+
+    from asr_pathways.metrics import error_rates
+
+    per: dict[str, list[tuple[int, int]]] = {}
+    for line in hyps_path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            e = error_rates([r["ref"]], [r["hyp"]])
+            per.setdefault(r["language"], []).append((e["word_errors"], e["ref_words"]))
+
+    def macro(sample: dict[str, list[tuple[int, int]]]) -> float:
+        return 100 * sum(sum(e for e, _ in v) / max(1, sum(n for _, n in v)) for v in sample.values()) / len(sample)
+
+    rng = random.Random(seed)
+    vals = sorted(macro({l: [v[rng.randrange(len(v))] for _ in v] for l, v in per.items()}) for _ in range(draws))
+    return {"low": vals[int(0.025 * draws)], "high": vals[int(0.975 * draws) - 1], "share_above_20": sum(x > 20 for x in vals) / draws,
+            "draws": draws}
+
+
 def render(result: dict, corpus_card: dict) -> str:
     """The ``dense_baseline`` section of BENCHMARKS.md from a result record."""
     ml = result["multilingual"]
@@ -108,6 +132,11 @@ def render(result: dict, corpus_card: dict) -> str:
         vals = [v["wer"] for v in result["monolingual"].values()]
         mono_avg = f"{100 * sum(vals) / len(vals):.2f}"
     lines.append(f"| **average** | | | **{100 * avg['wer']:.2f}** | {100 * avg['cer']:.2f} | {mono_avg or '—'} |")
+    bs = ml.get("bootstrap")
+    if bs:
+        lines += ["", f"Average test WER, 95% interval over test utterances (resampled within each language, {bs['draws']} draws; "
+                  f"one trained model, so seed variance is not in it): [{bs['low']:.2f}, {bs['high']:.2f}]; "
+                  f"{100 * bs['share_above_20']:.0f}% of the resamples are above 20%."]
     wc = ml.get("word_classes") or {}
     if wc:
         lines += ["", "What the multilingual model recognises: share of test reference words aligned as correct, for the "
@@ -137,10 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/bench-dense")
     p.add_argument("--eval-max-utts", type=int, default=None)
     p.add_argument("--render-only", action="store_true",
-                   help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (no training, no decoding)")
+                   help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (no training, no decoding; "
+                        "adds the utterance bootstrap from --out's hyps_test.jsonl when the record lacks it)")
     args = p.parse_args(argv)
     if args.render_only:
         result = json.loads((ROOT / "benchmarks/results/dense_baseline.json").read_text())
+        hyps = Path(args.out) / "hyps_test.jsonl"
+        if hyps.is_file() and "bootstrap" not in result["multilingual"]:
+            result["multilingual"]["bootstrap"] = utterance_bootstrap(hyps)
+            write_result("dense_baseline", result)
         text = render(result, json.loads((Path(args.corpus) / "card.json").read_text()))
         write_section("dense_baseline", text)
         print(text)
@@ -163,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
         "monolingual": {},
     }
+    result["multilingual"]["bootstrap"] = utterance_bootstrap(out / "hyps_test.jsonl")
     result["multilingual"]["word_classes"] = frame_and_slot_recall(out / "hyps_test.jsonl", list(result["multilingual"]["languages"]), args.corpus)
     corpus_card = json.loads((Path(args.corpus) / "card.json").read_text())
     if args.mono_steps:

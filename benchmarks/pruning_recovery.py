@@ -164,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}" + (f"_multi{multi_f:g}" if multi_f != mono_f else "")
     write_result(record, result)
     lines = [
-        f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T' if split == 'dev' else ''})", "",
+        f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T and the peak' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
         f"prune step {args.prune_step:g}, target {args.target:g}, phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
-        "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min; reused: the run's training) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), 4 rounds of T",
             "lth": f"LTH-{round(100 * args.target)}% per language (rewinding)",
