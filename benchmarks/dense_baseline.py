@@ -87,14 +87,9 @@ def utterance_bootstrap(hyps_path: Path, draws: int = 2000, seed: int = 0) -> di
     resamples above 20%."""
     import random
 
-    from asr_pathways.metrics import error_rates
+    from asr_pathways.report import read_hyps
 
-    per: dict[str, list[tuple[int, int]]] = {}
-    for line in hyps_path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            e = error_rates([r["ref"]], [r["hyp"]])
-            per.setdefault(r["language"], []).append((e["word_errors"], e["ref_words"]))
+    per = {lang: list(scores.values()) for lang, scores in read_hyps(hyps_path).items()}
 
     def macro(sample: dict[str, list[tuple[int, int]]]) -> float:
         return 100 * sum(sum(e for e, _ in v) / max(1, sum(n for _, n in v)) for v in sample.values()) / len(sample)
