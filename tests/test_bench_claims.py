@@ -108,10 +108,18 @@ def test_compared_arms_are_matched(profile: str, tmp_path: Path):
 def test_step_matching_catches_unmatched_arms(tmp_path: Path):
     """The check is not vacuous: the paper's final-round adaptation (or a union-matched LTH run with one
     round more) leaves the arms unmatched, and the check names the claim and the numbers."""
+    import asr_pathways.bench.arms as arms
     import asr_pathways.bench.plan as plan
     from asr_pathways.bench.budget import arm_budget, check_matched
 
-    planner, layout = _plan("tiny", tmp_path, union_sparsity=0.8)  # levels 0, .25, .5, .75, .8: one round more
+    planner, layout = _plan("tiny", tmp_path, union_sparsity=0.8)  # the union LTH run's own prune step: 3 prunes, matched
+    assert check_matched(planner, layout) == []
+    orig_step = arms.union_prune_step
+    try:  # the profile's step instead: levels 0, .25, .5, .75, .8, one round more
+        arms.union_prune_step = lambda pl, s: pl.pr.p
+        planner, layout = _plan("tiny", tmp_path, union_sparsity=0.8)
+    finally:
+        arms.union_prune_step = orig_step
     bad = check_matched(planner, layout)
     assert bad and all("union-matched" in b for b in bad) and "language batches" in bad[0]
 

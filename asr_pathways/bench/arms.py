@@ -16,7 +16,8 @@ from 0 to the target, ``full_rounds`` with the final one):
 - every adaptive and Dynamic arm has a twin with ``--candidates own`` (same masks, steps, data
   order: no weight can come back), the contrast for "does adaptation help".
 - dense continued: θ_ML trained for ``full_rounds`` × T steps (monolingual, or one batch per language).
-- union-matched ASR Pathways: LTH to the profile's ``union_sparsity`` and T steps with those masks.
+- union-matched ASR Pathways: LTH to the profile's ``union_sparsity`` (in as many rounds as the target, with the
+  prune step that reaches it) and T steps with those masks.
 
 Keys (``s{seed}/NAME``): ``imp``, ``lth``, ``lap``, ``adapt-imp50`` (+ ``-own``), ``dyn-lth50``
 (+ ``-own``, ``-shared``), ``pathways``, ``pathways-lap70``, ``pathways-union``, ``pathways-lth50``,
@@ -95,10 +96,12 @@ def multilingual(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tup
 
     pathways("pathways", "lth", pr.target)
     pathways(pr.method_key("pathways", "lap", pr.target), "lap", pr.target)
-    if pr.union_sparsity is not None:
+    if pr.union_sparsity is not None:  # LTH to the union-matched sparsity in as many rounds as the target's (equal budgets)
         k = f"s{seed}/lth-union{tag}"
-        pl._add(k, pl.prune_job(seed, "lth-union" + tag, "lth", dense, corpus, langs, ["--target", f"{pr.union_sparsity:g}"],
-                                len(pl.levels(0.0, pr.union_sparsity)) * T * L, 0))
+        p_union = union_prune_step(pl, pr.union_sparsity)
+        pl._add(k, pl.prune_job(seed, "lth-union" + tag, "lth", dense, corpus, langs,
+                                ["--target", f"{pr.union_sparsity:g}", "--prune-step", f"{p_union:g}"],
+                                len(pl.levels(0.0, pr.union_sparsity, p_union)) * T * L, 0))
         keys["lth-union"] = k
         pathways("pathways-union", "lth-union", pr.union_sparsity)
     starts = [(src, pr.mid) for src in ("lth", "lap")] + ([(src, pr.target) for src in ("lth", "lap")] if secondary else [])
@@ -113,6 +116,22 @@ def multilingual(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tup
     pl._add(k, pl.continued_job(seed, "dense-multi" + tag, dense, corpus, langs, pl.full_rounds * T, ev, multilingual=True))
     keys["dense-multi"] = k
     return keys
+
+
+def union_prune_step(pl: "Planner", sparsity: float) -> float:
+    """The prune step that reaches ``sparsity`` in as many prunes as the profile's levels reach its target
+    (rounded up in the sixth decimal, so that float rounding adds no last round).
+
+    >>> from types import SimpleNamespace
+    >>> from .plan import _levels
+    >>> pl = SimpleNamespace(pr=SimpleNamespace(target=0.7, p=0.25), levels=lambda a, b=0.7, p=0.25: _levels(a, b, p))
+    >>> union_prune_step(pl, 0.77), _levels(0.0, 0.77, union_prune_step(pl, 0.77))
+    (0.256667, [0.0, 0.256667, 0.513334, 0.77])
+    """
+    import math
+
+    prunes = len(pl.levels(0.0, pl.pr.target)) - 1
+    return math.ceil(sparsity / prunes * 1e6) / 1e6
 
 
 def ablations(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
