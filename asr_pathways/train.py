@@ -177,6 +177,19 @@ class Trainer:
         n = self.cfg.loss_warmup_steps
         return {"warmup": 1.0 if n <= 0 else min(1.0, self.step / n)}
 
+    def forward_batch(self, net: nn.Module, batch: Any, generator: torch.Generator | None = None) -> dict[str, Any]:
+        """``net``'s outputs (``loss`` first) on one batch as a training step computes them: padded to the
+        shape multiples, SpecAugment drawn from ``generator`` (default: the trainer's), bf16 autocast."""
+        if self.cfg.frame_multiple > 1 or self.cfg.token_multiple > 1:
+            from .data.shapes import pad_to_multiples
+
+            batch = pad_to_multiples(batch, self.cfg.frame_multiple, self.cfg.token_multiple)
+        feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
+        if self.spec_augment is not None:
+            feats = self.spec_augment(feats, lens, generator=self.aug_generator if generator is None else generator)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return net(feats, lens, batch.tokens.to(self.device), batch.token_lens.to(self.device), **self._loss_kwargs())
+
     def train_step(self) -> dict[str, float]:
         """One optimizer step over the languages of ``plan(step)`` (or one mixed batch); returns the losses."""
         langs = ["mixed"] if self.mixed is not None else self.plan(self.step)
@@ -187,20 +200,10 @@ class Trainer:
         audio = loss_sum = 0.0
         for i, lang in enumerate(langs):
             batch = self.mixed.next() if self.mixed is not None else self.streams[lang].next()
-            if self.cfg.frame_multiple > 1 or self.cfg.token_multiple > 1:
-                from .data.shapes import pad_to_multiples
-
-                batch = pad_to_multiples(batch, self.cfg.frame_multiple, self.cfg.token_multiple)
-            feats = batch.features.to(self.device)
-            lens = batch.feature_lens.to(self.device)
-            if self.spec_augment is not None:
-                feats = self.spec_augment(feats, lens, generator=self.aug_generator)
-            sync = contextlib.nullcontext()
-            if self.ddp is not None and i < len(langs) - 1:
-                sync = self.ddp.no_sync()
+            sync = self.ddp.no_sync() if self.ddp is not None and i < len(langs) - 1 else contextlib.nullcontext()
             with sync:
-                with self._pathway_ctx(lang), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    out = net(feats, lens, batch.tokens.to(self.device), batch.token_lens.to(self.device), **self._loss_kwargs())
+                with self._pathway_ctx(lang):
+                    out = self.forward_batch(net, batch)
                 out["loss"].backward()
             for h in self.hooks:
                 h.after_backward(self, lang)
