@@ -27,7 +27,7 @@ PRUNED_WEIGHTS = ("keep_values", "zero_trainable")
 LR_SCHEDULES = ("cosine", "linear", "constant")
 LR_SCOPES = ("round", "phase")
 OPTIMIZER_STATES = ("fresh", "carry")
-LATER_OPTIONS = {"final_steps": None, "final_adapt": True}  # name -> default: not in the identity of a run that keeps it
+LATER_OPTIONS = {"final_steps": None, "final_adapt": True, "score_steps": 10}  # name -> default: not in the identity of a run that keeps it
 
 WHAT, SCHEDULE, SELECTION, TRAINING, CONTROL = (
     "what to prune", "schedule", "mask selection", "training of the pruning phases", "evaluation and control")
@@ -88,9 +88,14 @@ class PruneConfig:
     scores: str | None = option(None, help="adaptive/dynamic: what each pathway's blocks are ranked on at an adaptation or "
                                            "prune. own-updates: the weights at the previous event plus that language's share "
                                            "of every update since (|g_l| / sum_k |g_k| per coordinate), so that each language "
-                                           "re-prunes with its own data; shared: the stored weights, the same for every "
-                                           "language (masks that start equal stay equal)", choices=SCORES,
+                                           "re-prunes with its own data; finetune (dynamic only): a copy of the model "
+                                           "fine-tuned for --score-steps steps on that language's own batches within its "
+                                           "candidate set (languages x K extra batches per event, not steps of the model); "
+                                           "shared: the stored weights, the same for every language (masks that start equal "
+                                           "stay equal)", choices=SCORES,
                                 default_text="own-updates for dynamic, shared otherwise", group=SELECTION)
+    score_steps: int = option(10, help="--scores finetune: K, the optimizer steps (one batch each) of every language's "
+                                       "fine-tune of a model copy at every adaptation and prune", metavar="K", group=SELECTION)
     pruned_weights: str = option("keep_values", help="keep_values: masked forward, stored values kept; zero_trainable (PARP, "
                                                      "single mask only): pruned weights zeroed at each event and trained "
                                                      "between events", choices=PRUNED_WEIGHTS, group=SELECTION)
@@ -231,6 +236,13 @@ class PruneConfig:
             raise bad("--block", str(e), "RxC such as 8x1, 1x1 or 4x4") from None
         if self.scores == "own-updates" and not self.adaptive:
             raise bad("--scores", f"{self.method} has no per-language re-selection to score", "shared (own-updates: adaptive or dynamic)")
+        if self.scores == "finetune" and self.method != "dynamic":
+            raise bad("--scores", f"--scores finetune fine-tunes a copy of the model on each language's data to tell the "
+                                  f"languages' masks apart; {self.method} has no per-language masks on shared weights to "
+                                  f"score that way", "shared or own-updates (finetune: dynamic only)")
+        if self.score_steps < 1:
+            raise bad("--score-steps", f"K = {self.score_steps} scoring steps: each language's fine-tune (--scores finetune) "
+                                       f"needs at least one", ">= 1")
         if self.zero_trainable and self.method == "pathways":
             raise bad("--pruned-weights", "ASR Pathways trains fixed masks; zero_trainable would re-select them", "keep_values")
         if self.zero_trainable and self.method == "dynamic" and len(self.languages) != 1:

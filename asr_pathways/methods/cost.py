@@ -63,7 +63,7 @@ def write_cost(out: Path, cfg: PruneConfig, phases: list[dict[str, Any]], eval_s
     from ..io import atomic_write_json
 
     keys = ("optimizer_steps", "language_batches", "wall_seconds", "train_seconds", "mask_seconds", "prune_events", "adapt_events",
-            "attribution_seconds")
+            "attribution_seconds", "score_batches", "score_seconds")
     own: dict[str, Any] = {k: 0 for k in keys} | {"language_specific_pruning_rounds": 0, "multilingual_prune_events": 0}
     for c in phases:
         for k in keys:

@@ -17,6 +17,10 @@ ranked by their norm on each language's own scores (``--scores``, :mod:`.scores`
   each coordinate's update). Masks that start equal (one LAP mask copied to every language) become
   language-specific at the first adaptation: "adapt and prune each language's mask with its own
   monolingual data" (docs/method.md).
+- ``finetune``: the literal reading (:mod:`.finetune_scores`): at every event, a copy of the model
+  starts from θ (and the optimizer's moments) and is fine-tuned for ``--score-steps`` K steps on
+  language l's own batches, its forward restricted to ``C_l``; l is scored on the fine-tuned
+  weights. Costs L × K extra batches forward and backward per event (not steps of the model).
 - ``shared``: the stored weights θ, moved by every language's gradients; the same scores for
   every language, so masks that start equal stay equal (IoU 1.0) — the ablation that shows it.
 
@@ -40,8 +44,9 @@ def run(cfg: PruneConfig) -> Path:
     cfg = job.cfg
     languages = cfg.languages
     # one multilingual phase in the run folder: every language's batch through its own mask (the pathway
-    # update); --scores own-updates keeps θ_ref and each language's Δ_l, reset at every event
-    phase = job.phase("", languages, list(languages), lambda lang: lang, schedule(cfg), own_updates=cfg.scores == "own-updates")
+    # update); --scores own-updates keeps θ_ref and each language's Δ_l, reset at every event; --scores
+    # finetune keeps a scratch copy of the model that select() fine-tunes per language within its candidates
+    phase = job.phase("", languages, list(languages), lambda lang: lang, schedule(cfg), scores=cfg.scores)
     for ev in phase.pending():
         phase.train_until(ev.step)
         if ev.kind == "init":

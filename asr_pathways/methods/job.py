@@ -93,15 +93,15 @@ class PruneJob:
 
     # ----- phases
     def phase(self, key: str, languages: list[str], pathways: list[str], pathway_of: Callable[[str], str], schedule: Schedule,
-              *, own_updates: bool = False) -> Phase:
+              *, scores: str = "shared") -> Phase:
         """A training phase in ``OUT/key`` (``""``: the run folder itself), resumed from its checkpoint if it has one.
 
         A monolingual phase (one language) starts from that language's source run (``--from`` may
-        hold ``{lang}``); a multilingual one from ``--from`` itself.
+        hold ``{lang}``); a multilingual one from ``--from`` itself. ``scores``: the phase's ``--scores`` reading.
         """
         mono = len(languages) == 1 and self.cfg.monolingual
         source = self.source(languages[0] if mono else None)
-        return Phase(self.ctx, key, languages, pathways, pathway_of, schedule, source, monolingual=mono, own_updates=own_updates)
+        return Phase(self.ctx, key, languages, pathways, pathway_of, schedule, source, monolingual=mono, scores=scores)
 
     def initial_masks(self, phase: Phase, sparsity: float) -> dict[str, Any]:
         """All-ones masks at sparsity 0, else the ``--masks-from`` run's masks at that level."""
@@ -161,9 +161,10 @@ class PruneJob:
         folders.finish(self.out)
         if cfg.progress:
             sp = ", ".join(f"{k} {v:.3f}" for k, v in summary["sparsity"].items())
-            print(f"{self.out}: sparsity {sp}; union {summary['union_sparsity']:.3f}; "
-                  f"{cost['own']['optimizer_steps']} optimizer steps, {cost['own']['wall_seconds']:.1f} s "
-                  f"({cost['own']['mask_seconds']:.2f} s computing masks)")
+            own = cost["own"]
+            scoring = f", {own['score_seconds']:.1f} s in {own['score_batches']} scoring batches" if own["score_batches"] else ""
+            print(f"{self.out}: sparsity {sp}; union {summary['union_sparsity']:.3f}; {own['optimizer_steps']} optimizer "
+                  f"steps, {own['wall_seconds']:.1f} s ({own['mask_seconds']:.2f} s computing masks{scoring})")
         return self.out
 
     def already_complete(self) -> Path:

@@ -1,5 +1,6 @@
 """The training settings of a pruning phase: the source run's, with the phase's overrides, and the
-learning-rate function the trainer follows (spans that restart at every prune).
+learning-rate function the trainer follows (spans that restart at every prune), and the AdamW
+state it starts with (``--optimizer-state carry``).
 
 >>> lr = SpanSchedule(lr=1.0, steps=8, span_starts=[0, 4], warmup_steps=1, schedule="linear", final_lr_ratio=0.0)
 >>> [lr(s) for s in range(8)]
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InputError
 from ..train_config import TrainConfig
 from .config import LR_SCHEDULES, PruneConfig
+
+if TYPE_CHECKING:
+    from ..train import Trainer
+    from .phase import SourceRun
 
 
 def auto_warmup(span: int, beta2: float) -> int:
@@ -146,3 +151,29 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
                       final_lr_ratio=tc.final_lr_ratio, beta2=float(tc.betas[1]))
     tc.warmup_steps = lr.warmup_of(lr.span_of(0)[1])
     return tc, lr
+
+
+def carry_optimizer_state(trainer: Trainer, source: SourceRun) -> None:
+    """``--optimizer-state carry``: load the source run's AdamW state (moments and step counts) into
+    ``trainer``'s fresh optimizer, keeping the phase's own hyper-parameters (weight decay, betas, lr).
+
+    Every coordinate starts with the moments of its last dense update. Coordinates outside the
+    masks keep them unchanged while frozen (the masked Adam step of the pathway engine leaves a
+    frozen coordinate's moments as they are) and resume with them if an adaptation revives them;
+    ``zero_trainable`` zeroes the moments of the weights it zeroes, as with fresh moments.
+    """
+    from ..checkpoint import Checkpoint, restore_optimizer
+
+    if not source.optimizer or "optimizer" not in source.meta:
+        raise InputError(
+            "the --from run's checkpoint holds no optimizer state to carry", path=source.path,
+            expected="a checkpoint written by asr-pathways train", hint="Use --optimizer-state fresh",
+        )
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in trainer.optimizer.param_groups]
+    try:
+        restore_optimizer(trainer.model, trainer.optimizer, Checkpoint(model={}, meta=source.meta, optimizer=source.optimizer))
+    except (KeyError, ValueError) as e:
+        raise InputError(f"the --from run's optimizer state does not fit this model: {e}", path=source.path,
+                         hint="Use --optimizer-state fresh") from None
+    for g, h in zip(trainer.optimizer.param_groups, hyper):
+        g.update(h)

@@ -27,7 +27,8 @@ from ..hooks import WallClock
 from ..runtime import DistInfo
 from ..train import Trainer
 from .config import CANDIDATE_SETS, PruneConfig
-from .lr import phase_train_config
+from .finetune_scores import FinetuneScores
+from .lr import carry_optimizer_state, phase_train_config
 from .records import append_history, save_level, truncate_history
 from .schedule import Event, Schedule
 from .scores import UpdateAttribution
@@ -103,43 +104,18 @@ def candidate_sets(masks: dict[str, Any], kind: str = "own+residual") -> dict[st
     raise InputError(f"unknown candidate set {kind!r}", field="candidates", expected=", ".join(CANDIDATE_SETS))
 
 
-def carry_optimizer_state(trainer: Trainer, source: SourceRun) -> None:
-    """``--optimizer-state carry``: load the source run's AdamW state (moments and step counts) into
-    ``trainer``'s fresh optimizer, keeping the phase's own hyper-parameters (weight decay, betas, lr).
-
-    Every coordinate starts with the moments of its last dense update. Coordinates outside the
-    masks keep them unchanged while frozen (the masked Adam step of the pathway engine leaves a
-    frozen coordinate's moments as they are) and resume with them if an adaptation revives them;
-    ``zero_trainable`` zeroes the moments of the weights it zeroes, as with fresh moments.
-    """
-    from ..checkpoint import Checkpoint, restore_optimizer
-
-    if not source.optimizer or "optimizer" not in source.meta:
-        raise InputError(
-            "the --from run's checkpoint holds no optimizer state to carry", path=source.path,
-            expected="a checkpoint written by asr-pathways train", hint="Use --optimizer-state fresh",
-        )
-    hyper = [{k: v for k, v in g.items() if k != "params"} for g in trainer.optimizer.param_groups]
-    try:
-        restore_optimizer(trainer.model, trainer.optimizer, Checkpoint(model={}, meta=source.meta, optimizer=source.optimizer))
-    except (KeyError, ValueError) as e:
-        raise InputError(f"the --from run's optimizer state does not fit this model: {e}", path=source.path,
-                         hint="Use --optimizer-state fresh") from None
-    for g, h in zip(trainer.optimizer.param_groups, hyper):
-        g.update(h)
-
-
 class Phase:
     """One training phase in one run folder: a trainer, named pathways, and what events do.
 
     ``key`` names the phase in history.jsonl (``""`` for the run folder itself, ``lang/fr`` for a
-    per-language sub-run). ``pathway_of`` maps a batch's language to its pathway. ``own_updates``:
-    score each pathway on θ_ref + Δ_l (:mod:`.scores`; only with several pathways, since one
-    pathway's share of every update is all of it).
+    per-language sub-run). ``pathway_of`` maps a batch's language to its pathway. ``scores``
+    (``--scores``): ``own-updates`` scores each pathway on θ_ref + Δ_l (:mod:`.scores`; only with
+    several pathways, since one pathway's share of every update is all of it); ``finetune`` on a
+    copy of the model fine-tuned on its language (:mod:`.finetune_scores`); else on θ.
     """
 
     def __init__(self, ctx: RunContext, key: str, languages: list[str], pathways: list[str], pathway_of: Callable[[str], str],
-                 schedule: Schedule, source: SourceRun, *, monolingual: bool, own_updates: bool = False) -> None:
+                 schedule: Schedule, source: SourceRun, *, monolingual: bool, scores: str = "shared") -> None:
         from ..checkpoint import CHECKPOINT_NAME
         from ..runs import load_tokenizer, open_run_folder
         from ..runtime import seed_everything
@@ -171,13 +147,17 @@ class Phase:
                                                      source_languages=len(source.config.languages))
         self.clock = WallClock()
         self.attribution = UpdateAttribution(self.params, self.pathway_names, pathway_of) \
-            if own_updates and len(self.pathway_names) > 1 else None
+            if scores == "own-updates" and len(self.pathway_names) > 1 else None
+        # copied before the trainer wraps the model (DDP); it follows the trainer once that exists
+        scratch = FinetuneScores(self.model, list(self.params), cfg.score_steps, cfg.seed) if scores == "finetune" else None
         self.trainer = Trainer(
             self.model, self.tokenizer, ctx.corpus, self.languages, self.train_cfg, self.folder, lr=self.lr, device=ctx.device,
             dist_info=ctx.dist, pathways=self.pm, pathway_of=pathway_of,
             hooks=[self.clock] + ([self.attribution] if self.attribution is not None else []),
             progress=cfg.progress, desc=f"{ctx.out.name}/{key}" if key else ctx.out.name,
         )
+        self.finetune = scratch.bind(self.trainer) if scratch is not None else None
+        self.event: Event | None = None  # the event being computed (pending() sets it)
         k = self.train_cfg.languages_per_step
         self.batches_per_step = 1 if monolingual else (len(self.languages) if k <= 0 else min(k, len(self.languages)))
         self.resumed = (self.folder / CHECKPOINT_NAME).is_file()
@@ -251,6 +231,7 @@ class Phase:
             "mask_seconds": float(st.get("mask_seconds", 0.0)), "prune_events": int(st.get("prune_events", 0)),
             "adapt_events": int(st.get("adapt_events", 0)),
             "attribution_seconds": self.attribution.seconds if self.attribution is not None else 0.0,
+            "score_batches": int(st.get("score_batches", 0)), "score_seconds": float(st.get("score_seconds", 0.0)),
         }
 
     # ----- the loop
@@ -260,6 +241,7 @@ class Phase:
             return
         for ev in self.schedule.events:
             if ev.index >= self.events_done:
+                self.event = ev
                 yield ev
 
     def train_until(self, step: int) -> None:
@@ -271,6 +253,10 @@ class Phase:
             self.apply(ev, new)
         if self.attribution is not None:  # θ_ref ← θ, Δ_l ← 0: the next event scores the updates from here
             self.attribution.reset()
+        if self.finetune is not None:  # the event's scoring batches and seconds ride in the checkpoint below
+            label = f"{self.folder.name} event {ev.index} ({ev.kind}, step {self.trainer.step})"
+            for k, v in self.finetune.end_event(label, self.cfg.progress and self.ctx.is_main).items():
+                self._add(k, v)
         self.state["events_done"] = ev.index + 1
         self._checkpoint()
         self.ctx.events_applied += 1
@@ -297,9 +283,13 @@ class Phase:
         self.trainer.save()
 
     # ----- what events do
-    def score_weights(self, pathway: str | None = None) -> dict[str, torch.Tensor]:
+    def score_weights(self, pathway: str | None = None, candidates: Any | None = None) -> dict[str, torch.Tensor]:
         """What ``pathway``'s blocks are scored on: θ (``--scores shared``, one pathway, or no
-        pathway named), or ``θ_ref + Δ_pathway`` (``own-updates``; :mod:`.scores`)."""
+        pathway named), ``θ_ref + Δ_pathway`` (``own-updates``; :mod:`.scores`), or a copy of the
+        model fine-tuned on its language within ``candidates`` (``finetune``; :mod:`.finetune_scores`)."""
+        if self.finetune is not None and pathway is not None:
+            assert self.event is not None, "scores are computed at an event of pending()"
+            return self.finetune.weights(pathway, candidates, self.event.index)
         if self.attribution is not None and pathway is not None and pathway in self.attribution.delta:
             return self.attribution.weights(pathway)
         return self.weights()
@@ -308,9 +298,10 @@ class Phase:
         """``Prune(s, C)`` on the scores of ``pathway`` (:meth:`score_weights`; timed as mask computation)."""
         from ..sparsity.blocks import select_masks
 
+        weights = self.score_weights(pathway, candidates)  # a scoring fine-tune is timed apart (score_seconds)
         t0 = time.perf_counter()
         try:
-            ms = select_masks(self.score_weights(pathway), sparsity, block=self.cfg.block, norm=self.cfg.norm, scope=self.cfg.scope,
+            ms = select_masks(weights, sparsity, block=self.cfg.block, norm=self.cfg.norm, scope=self.cfg.scope,
                               candidates=candidates)
         except ValueError as e:
             raise InputError(str(e), field="masks") from None

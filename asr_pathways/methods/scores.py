@@ -1,4 +1,5 @@
-"""Per-language scores for adaptation and pruning events: ``--scores own-updates`` or ``shared``.
+"""Per-language scores for adaptation and pruning events: ``--scores own-updates`` or ``shared``
+(``finetune``, the literal reading that fine-tunes a copy per language, is :mod:`.finetune_scores`).
 
 In multilingual training all pathways share one weight set θ, so the plain magnitude score
 ``|θ|`` is the same for every language. Masks that start equal (Dynamic ASR Pathways initialised
@@ -49,7 +50,7 @@ import torch
 from ..errors import InputError
 from ..hooks import TrainHook
 
-SCORES = ("own-updates", "shared")
+SCORES = ("own-updates", "shared", "finetune")
 
 
 class UpdateAttribution(TrainHook):
