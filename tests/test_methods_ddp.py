@@ -1,6 +1,6 @@
 """`asr-pathways prune` under torchrun: two CPU processes (gloo), Dynamic ASR Pathways from one
-LAP-style mask with ``--scores own-updates``; every rank must end with the same masks and weights,
-and rank 0 alone writes the run folder."""
+LAP-style mask with ``--scores own-updates`` or ``finetune``; every rank must compute the same masks
+at every event and end with the same masks and weights, and rank 0 alone writes the run folder."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from asr_pathways.cli import main
 
 # Runs `asr-pathways prune ARGS...` as the CLI does, and makes every rank write a hash of its
-# model and masks when its training phase ends (before evaluation and before leaving the group).
+# model and masks when its training phase ends (before evaluation and before leaving the group),
+# and of the masks it computed at every event (before Phase.apply installs rank 0's).
 SCRIPT = r"""
 import hashlib, json, sys
 from pathlib import Path
@@ -27,16 +29,21 @@ from asr_pathways.methods import phase
 
 dump = Path(sys.argv[1])
 real_finish = phase.Phase.finish
+real_apply = phase.Phase.apply
+computed = []
+
+def mask_digest(masks):
+    m = hashlib.sha256()
+    for lang in sorted(masks):
+        for k, v in sorted(masks[lang].items()):
+            m.update(f"{lang}/{k}".encode()); m.update(v.cpu().numpy().tobytes())
+    return m.hexdigest()
 
 def digest(model, masks):
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
         h.update(k.encode()); h.update(v.detach().float().cpu().numpy().tobytes())
-    m = hashlib.sha256()
-    for lang in sorted(masks):
-        for k, v in sorted(masks[lang].items()):
-            m.update(f"{lang}/{k}".encode()); m.update(v.cpu().numpy().tobytes())
-    return h.hexdigest(), m.hexdigest()
+    return h.hexdigest(), mask_digest(masks)
 
 def finish(self):
     real_finish(self)
@@ -46,11 +53,18 @@ def finish(self):
         "model": model_hash, "masks": mask_hash, "step": self.trainer.step,
         "world": dist.get_world_size() if dist.is_initialized() else 1,
         "data": {l: str(s.state_dict()) for l, s in self.trainer.streams.items()},
-        "scores": hashlib.sha256(b"".join(t.cpu().numpy().tobytes() for _, t in sorted(self.attribution.state_tensors().items()))).hexdigest(),
-        "delta_nonzero": int(sum(torch.count_nonzero(d) for d in self.attribution.delta.values())),
+        "scores": hashlib.sha256(b"".join(t.cpu().numpy().tobytes() for _, t in sorted(self.attribution.state_tensors().items()))).hexdigest()
+                  if self.attribution is not None else None,
+        "delta_nonzero": int(sum(torch.count_nonzero(d) for d in self.attribution.delta.values())) if self.attribution is not None else 0,
+        "computed": computed,
     }))
 
+def apply(self, ev, new):
+    computed.append(mask_digest(new))
+    real_apply(self, ev, new)
+
 phase.Phase.finish = finish
+phase.Phase.apply = apply
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -68,7 +82,8 @@ def _digest(model: dict, masks: dict) -> tuple[str, str]:
     return h.hexdigest(), m.hexdigest()
 
 
-def test_prune_dynamic_under_torchrun_two_processes(tiny_corpus: Path, tmp_path: Path):
+@pytest.mark.parametrize("scores", ["own-updates", "finetune"])
+def test_prune_dynamic_under_torchrun_two_processes(tiny_corpus: Path, tmp_path: Path, scores: str):
     from asr_pathways.checkpoint import load_checkpoint
     from asr_pathways.runs import load_run
     from asr_pathways.sparsity.blocks import select_masks
@@ -88,7 +103,8 @@ def test_prune_dynamic_under_torchrun_two_processes(tiny_corpus: Path, tmp_path:
     script.write_text(SCRIPT)
     args = ["prune", "--method", "dynamic", "--from", str(dense), "--masks-from", str(lap), "--init-sparsity", "0.5",
             "--target", "0.6", "--prune-step", "0.1", "--round-steps", "2", "--adapt-at", "1", "--max-duration", "4",
-            "--device", "cpu", "--no-progress", "--eval-split", "test", "--eval-max-utts", "1", "--out", str(out)]
+            "--device", "cpu", "--no-progress", "--eval-split", "test", "--eval-max-utts", "1", "--out", str(out),
+            "--scores", scores, "--score-steps", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="1", ASR_PATHWAYS_NO_TCMALLOC="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(dump), *args],
@@ -100,13 +116,17 @@ def test_prune_dynamic_under_torchrun_two_processes(tiny_corpus: Path, tmp_path:
     assert r0["world"] == r1["world"] == 2 and r0["step"] == r1["step"] == 4
     assert r0["model"] == r1["model"] and r0["masks"] == r1["masks"]  # identical weights and masks on both ranks
     assert r0["data"] != r1["data"]  # yet each rank trained on its own batches
-    assert r0["scores"] == r1["scores"] and r0["delta_nonzero"] > 0  # the own-updates accumulators agree too
+    assert len(r0["computed"]) == 4 and r0["computed"] == r1["computed"]  # each rank computed the same masks at every event
     ck = load_checkpoint(out)
     assert ck.meta["world_size"] == 2
     assert _digest(ck.model, ck.masks) == (r0["model"], r0["masks"])  # what rank 0 saved is what both ranks hold
     rows = [json.loads(l) for l in (out / "history.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["init", "init", "adapt", "adapt", "prune", "prune", "adapt", "adapt"]  # written once
-    assert rows[2]["iou"]["en|fr"] < 1.0  # own-updates under DDP: the shared start becomes language-specific
+    assert rows[2]["iou"]["en|fr"] < 1.0  # per-language scores under DDP: the shared start becomes language-specific
     assert (out / "cost.json").is_file() and (out / "wer_test.json").is_file() and (out / "masks" / "en.safetensors").is_file()
-    assert torch.count_nonzero(ck.extra["attribution/delta/en"]) > 0  # the own-updates state rides in the checkpoint
+    if scores == "own-updates":
+        assert r0["scores"] == r1["scores"] and r0["delta_nonzero"] > 0  # the own-updates accumulators agree too
+        assert torch.count_nonzero(ck.extra["attribution/delta/en"]) > 0  # the own-updates state rides in the checkpoint
+    else:  # 3 scoring events (adapt, prune, adapt) x 2 languages x 2 steps, counted once (rank 0 writes)
+        assert json.loads((out / "cost.json").read_text())["own"]["score_batches"] == 12
     assert not list(out.rglob(".*.tmp"))  # no half-written files left by a second writer
