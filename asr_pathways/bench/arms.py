@@ -14,13 +14,15 @@ from 0 to the target, ``full_rounds`` with the final one):
 - adaptive/Dynamic from the target (secondary): one round of T steps with an adaptation at n; the
   same total, T − n steps at the final mask (not matched with IMP; matched with its twin).
 - every adaptive and Dynamic arm has a twin with ``--candidates own`` (same masks, steps, data
-  order: no weight can come back), the contrast for "does adaptation help".
+  order: no weight can come back), the contrast for "does adaptation help"; the ``--scores shared``
+  variants (secondary seeds) and the ``--scores finetune`` variants (the literal reading, secondary
+  seeds, from the middle level) each have their own twin.
 - dense continued: θ_ML trained for ``full_rounds`` × T steps (monolingual, or one batch per language).
 - union-matched ASR Pathways: LTH to the profile's ``union_sparsity`` (in as many rounds as the target, with the
   prune step that reaches it) and T steps with those masks.
 
 Keys (``s{seed}/NAME``): ``imp``, ``lth``, ``lap``, ``adapt-imp50`` (+ ``-own``), ``dyn-lth50``
-(+ ``-own``, ``-shared``), ``pathways``, ``pathways-lap70``, ``pathways-union``, ``pathways-lth50``,
+(+ ``-own``, ``-shared``, ``-shared-own``, ``-literal``, ``-literal-own``), ``pathways``, ``pathways-lap70``, ``pathways-union``, ``pathways-lth50``,
 ``dense-mono`` (a list, one run per language), ``dense-multi``.
 """
 
@@ -30,21 +32,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .jobs import Job
     from .plan import Planner
 
-OWN, SHARED = "-own", "-shared"  # suffixes of the --candidates own twin and of the --scores shared variant
+OWN, SHARED, LITERAL = "-own", "-shared", "-literal"  # suffixes: the --candidates own twin, the --scores shared / finetune variants
 
 
 def twin_arms(pl: "Planner", seed: int, name: str, method: str, dense: Path, corpus: Path, langs: tuple[str, ...],
-              extra: list[str], steps: int, ev: int | None, tag: str = "", shared: bool = False) -> dict[str, str]:
-    """An adaptive/Dynamic arm and its ``--candidates own`` twin (``shared``: and its ``--scores shared`` variant)."""
+              extra: list[str], steps: int, ev: int | None, tag: str = "", shared: bool = False,
+              literal: bool = False) -> dict[str, str]:
+    """An adaptive/Dynamic arm and its ``--candidates own`` twin; ``shared``: also its ``--scores shared`` variant,
+    ``literal``: its ``--scores finetune`` variant, each with its own ``--candidates own`` twin."""
     keys = {}
-    variants = [("", []), (OWN, ["--candidates", "own"])] + ([(SHARED, ["--scores", "shared"])] if shared else [])
-    for suffix, flags in variants:
-        k = f"s{seed}/{name}{suffix}{tag}"
-        pl._add(k, pl.prune_job(seed, name + suffix + tag, method, dense, corpus, langs, [*extra, *flags], steps * len(langs), ev))
-        keys[name + suffix] = k
+    readings = [("", [])] + ([(SHARED, ["--scores", "shared"])] if shared else []) + \
+        ([(LITERAL, ["--scores", "finetune"])] if literal else [])
+    for reading, scores in readings:
+        for suffix, flags in ((reading, scores), (reading + OWN, [*scores, "--candidates", "own"])):
+            k = f"s{seed}/{name}{suffix}{tag}"
+            job = pl.prune_job(seed, name + suffix + tag, method, dense, corpus, langs, [*extra, *flags], steps * len(langs), ev)
+            job.score_batches = scoring_batches(job) if reading == LITERAL else 0
+            pl._add(k, job)
+            keys[name + suffix] = k
     return keys
+
+
+def scoring_batches(job: "Job") -> int:
+    """The batches ``--scores finetune`` spends on its scoring fine-tunes (not optimizer steps of the model):
+    K per language at every adaptation, prune and finalize event (the plan's time estimate counts them)."""
+    from .budget import prune_config, schedule_of
+
+    cfg = prune_config(job)
+    events = sum(1 for e in schedule_of(cfg).events if e.kind in ("adapt", "prune", "finalize"))
+    return events * len(job.languages) * cfg.score_steps
 
 
 def upstream(pl: "Planner", seed: int, method: str, dense: Path, corpus: Path, langs: tuple[str, ...], ev: int | None,
@@ -80,9 +99,10 @@ def monolingual(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tupl
 
 
 def multilingual(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tuple[str, ...], ev: int | None,
-                 secondary: bool, tag: str = "") -> dict[str, Any]:
+                 secondary: bool, tag: str = "", literal: bool = False) -> dict[str, Any]:
     """LTH, LAP, ASR Pathways (LTH, LAP fixed, union-matched), Dynamic from LTH/LAP-mid with twins, dense multi continued;
-    ``secondary``: the ``--scores shared`` variants, Dynamic from the target, ASR Pathways at the middle level."""
+    ``secondary``: the ``--scores shared`` variants, Dynamic from the target, ASR Pathways at the middle level;
+    ``literal``: the ``--scores finetune`` variants of Dynamic from the middle level."""
     pr = pl.pr
     T, L = pr.T, len(langs)
     keys: dict[str, Any] = {m: upstream(pl, seed, m, dense, corpus, langs, ev, tag) for m in ("lth", "lap")}
@@ -109,7 +129,7 @@ def multilingual(pl: "Planner", seed: int, dense: Path, corpus: Path, langs: tup
         flags, steps = pl.adapt_flags(s, matched=True)
         name = pr.method_key("dyn", src, s)
         keys |= twin_arms(pl, seed, name, "dynamic", dense, corpus, langs, ["--masks-from", str(pl.jobs[keys[src]].folder), *flags],
-                          steps, ev, tag, shared=secondary)
+                          steps, ev, tag, shared=secondary, literal=literal and s == pr.mid)
     if secondary:
         pathways(pr.method_key("pathways", "lth", pr.mid), "lth", pr.mid)
     k = f"s{seed}/dense-multi{tag}"

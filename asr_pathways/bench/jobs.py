@@ -33,6 +33,7 @@ class Job:
     seed: int | None = None
     languages: tuple[str, ...] = ()
     batches: int = 0  # planned monolingual batches (training)
+    score_batches: int = 0  # planned --scores finetune batches on a model copy (time only: not training, not in the budget)
     eval_utts: int = 0  # planned decoded utterances
     extra_fn: Callable[[], list[str]] | None = None
     inputs: dict[str, str] = field(default_factory=dict)  # folder -> identity of the jobs that build it
@@ -109,7 +110,7 @@ def run_job(job: Job, log: Callable[[str], None] = print) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ estimates
 def estimate(jobs: list[Job], step_seconds: float, eval_seconds_per_utt: float, overhead_seconds: float) -> dict[str, float]:
     """Batches, decoded utterances and runs of ``jobs``, and the seconds they take at the given rates."""
-    batches = sum(j.batches for j in jobs if j.kind != "corpus" and j.name not in ("dense", "dense8"))
+    batches = sum(j.batches + j.score_batches for j in jobs if j.kind != "corpus" and j.name not in ("dense", "dense8"))
     dense = sum(j.batches for j in jobs if j.name in ("dense", "dense8"))
     utts = sum(j.eval_utts for j in jobs)
     runs = sum(1 for j in jobs if j.kind != "corpus")

@@ -12,7 +12,9 @@ Table 1, monolingual (the profile's ``mono_languages``, one model per language, 
 Table 2, multilingual (one weight set, one mask per language):
   dense multi continued, LAP-70%, ASR Pathways (LTH-70% masks; the LAP-70% mask held fixed; LTH masks
   at the union-matched ``union_sparsity``), Dynamic from LTH-50% and LAP-50% with twins; secondary
-  seeds: the ``--scores shared`` variants, Dynamic from LTH/LAP-70%, ASR Pathways at LTH-50%.
+  seeds: the ``--scores shared`` variants (with their twins), Dynamic from LTH/LAP-70%, ASR Pathways at
+  LTH-50%; literal seeds (default the secondary ones): the ``--scores finetune`` variants of Dynamic from
+  LTH/LAP-50% with their twins.
 Table 3, cost: cost.json of every pipeline, the upstream pruning runs included, and the steps at the
   final mask of every arm.
 Ablations (ablation seeds): monolingual adaptive from IMP-50% on one language (n, several n, p,
@@ -215,11 +217,12 @@ class Planner:
             layout["dense_eval"] = "dense-eval"
             self._add("dense-eval", self.eval_job(ctx.dense, ctx.corpus, langs, ev))
         secondary = pr.secondary_seeds if pr.secondary_seeds is not None else ctx.seeds
+        literal = pr.literal_seeds if pr.literal_seeds is not None else secondary
         for seed in ctx.seeds:
             keys: dict[str, Any] = {}
             sec = seed in secondary
             if any(p in ctx.parts for p in ("table2", "table3", "ablations")):  # first: its LTH run is Table 1's too
-                keys.update(arms.multilingual(self, seed, ctx.dense, ctx.corpus, langs, ev, sec))
+                keys.update(arms.multilingual(self, seed, ctx.dense, ctx.corpus, langs, ev, sec, literal=seed in literal))
             if any(p in ctx.parts for p in ("table1", "table3", "ablations")):
                 keys.update(arms.monolingual(self, seed, ctx.dense, ctx.corpus, self.mono_languages, langs, ev, sec))
             if "demo_mono" in ctx.parts:

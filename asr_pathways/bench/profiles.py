@@ -64,6 +64,8 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)  # the headline comparisons' seeds
     secondary_seeds: tuple[int, ...] | None = None  # LTH-initialised adaptive, runs from the target, --scores shared,
     # the per-language sparsity curve (None: every seed)
+    literal_seeds: tuple[int, ...] | None = None  # the --scores finetune rows (Dynamic from the middle level, with twins;
+    # None: the secondary seeds)
     mono_languages: tuple[str, ...] | None = None  # languages of the monolingual claim (None: all)
     union_sparsity: float | None = None  # per-language sparsity of the union-matched ASR Pathways (None: none)
     eval_utts: int | None = 500  # test utterances per language (first N; the same for every method)

@@ -31,9 +31,13 @@ DEGENERATE_TEXT = (f"⚠ degenerate = in some language (or over all of them) few
 
 # ------------------------------------------------------------------------------------ labels
 def _with_twins(label: str, key: str, shared: bool = False) -> list[tuple[str, str]]:
-    """A row, its ``--candidates own`` twin and (``shared``) its ``--scores shared`` variant."""
-    return [(label, key), (f"{label} (--candidates own twin)", key + "-own")] + \
-        ([(f"{label} (--scores shared)", key + "-shared")] if shared else [])
+    """A row and its ``--candidates own`` twin; ``shared`` (Dynamic rows): also the ``--scores shared`` and
+    ``--scores finetune`` variants with their twins (a report keeps the rows whose runs exist)."""
+    rows = [(label, key), (f"{label} (--candidates own twin)", key + "-own")]
+    if shared:
+        for flag, suffix in (("shared", "-shared"), ("finetune", "-literal")):
+            rows += [(f"{label} (--scores {flag})", key + suffix), (f"{label} (--scores {flag}, --candidates own twin)", key + suffix + "-own")]
+    return rows
 
 
 def table1_methods(pr: Profile, full: bool = True) -> list[tuple[str, str]]:
@@ -138,10 +142,11 @@ class Results:
         return json.loads(p.read_text()) if p.is_file() else {}
 
     def cost(self, key: str | list[str]) -> dict[str, float]:
-        """Optimizer steps, batches, wall and mask seconds, language-specific pruning rounds (upstream included)."""
+        """Optimizer steps, batches, wall and mask seconds, language-specific pruning rounds (upstream included), and the
+        run's own ``--scores finetune`` scoring batches (forward and backward on a model copy, not optimizer steps)."""
         keys = key if isinstance(key, list) else [key]
         tot = {"optimizer_steps": 0.0, "language_batches": 0.0, "wall_seconds": 0.0, "mask_seconds": 0.0,
-               "language_specific_pruning_rounds": 0.0, "adapt_events": 0.0}
+               "language_specific_pruning_rounds": 0.0, "adapt_events": 0.0, "score_batches": 0.0}
         for k in keys:
             job = self.pl.jobs[k]
             cf = job.folder / "cost.json"
@@ -150,6 +155,7 @@ class Results:
                 for f in ("optimizer_steps", "language_batches", "wall_seconds", "mask_seconds", "language_specific_pruning_rounds"):
                     tot[f] += float(c["total"].get(f, 0))
                 tot["adapt_events"] += float(c["own"].get("adapt_events", 0))
+                tot["score_batches"] += float(c["own"].get("score_batches", 0))
             else:  # a train run: steps and batches from the plan, wall time from the benchmark's record
                 rec = self.records.get(k) or {}
                 multi = "--languages-per-step" in job.argv and job.argv[job.argv.index("--languages-per-step") + 1] == "0"

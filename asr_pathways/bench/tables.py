@@ -253,7 +253,8 @@ def cost_section(d: Draft) -> Lines | None:
         cost_rows.append([label, f"{mean_std(col['optimizer_steps'])[0]:.0f}", f"{mean_std(col['language_batches'])[0]:.0f}",
                           str(b.final_mask_steps) if b else "—",
                           fmt_mean_std(col["wall_seconds"], scale=1, digits=1), fmt_mean_std(share, digits=2),
-                          f"{mean_std(col['language_specific_pruning_rounds'])[0]:.0f}", f"{mean_std(col['adapt_events'])[0]:.0f}"])
+                          f"{mean_std(col['language_specific_pruning_rounds'])[0]:.0f}", f"{mean_std(col['adapt_events'])[0]:.0f}",
+                          f"{mean_std(col['score_batches'])[0]:.0f}"])
         cost_plot[label] = {"wall_seconds": col["wall_seconds"], "mask_seconds": col["mask_seconds"]}
         cost_data[label] = col | {"mask_share": share, "final_mask_steps": b.final_mask_steps if b else None,
                                   "planned_language_batches": b.language_batches if b else None}
@@ -261,12 +262,14 @@ def cost_section(d: Draft) -> Lines | None:
         return None
     md = ["## Table 3 — cost of each full pipeline", "",
           markdown_table(["pipeline", "optimizer steps", "language batches", "steps at the final mask", "wall s", "% computing masks",
-                          "language-specific pruning rounds", "adaptations"], cost_rows),
+                          "language-specific pruning rounds", "adaptations", "scoring batches"], cost_rows),
           "Upstream runs included (an adaptive or Dynamic run counts the IMP/LTH/LAP rounds that made its starting masks, "
           "from cost.json `total`); the dense model's training is not. Optimizer steps of multilingual runs each hold one "
           "batch per language (language batches = the compute). Steps at the final mask: steps after the last event that set "
           "a mask (a dense run: all its steps); the arms of a claim have equal language batches and, where the claims table "
-          "says so, equal steps at the final mask. Dense rows: wall time measured by the benchmark.", ""]
+          "says so, equal steps at the final mask. Scoring batches: `--scores finetune`'s fine-tunes of a model copy at its "
+          "events (forward and backward, not steps of the model; in its wall time, outside the budget match). Dense rows: wall "
+          "time measured by the benchmark.", ""]
     d.files["cost"] = str(plot_cost(cost_plot, d.plots / "cost.png", "Table 3 — wall time per pipeline").relative_to(d.out))
     md += [f"![cost]({d.files['cost']})", ""]
     d.results["tables"]["table3"] = cost_data
