@@ -75,7 +75,7 @@ def test_verdict_rule():
     # "about the same WER": not worse than the baseline by more than the margin
     assert verdict((-APPROX_MARGIN / 2, 0.02), (-0.01, 0.02), good, "approx") == "reproduced"
     assert verdict((-0.2, -0.1), (-0.2, -0.1), good, "approx") == "contradicted"
-    assert verdict((0.01, 0.04), (0.01, 0.04), good, "control") == "control"
+    assert verdict((0.01, 0.04), (0.01, 0.04), good, "control") == "control: fewer errors than the baseline"
 
 
 def test_union_matched_sparsity_interpolates_and_extrapolates():
@@ -144,12 +144,18 @@ def test_plan_has_the_twins_and_the_controls(tmp_path: Path):
         for name in ("imp", "adapt-imp50", "adapt-imp50-own", "lth", "lap", "pathways", "pathways-lap70", "pathways-union",
                      "dyn-lth50", "dyn-lth50-own", "dyn-lap50", "dyn-lap50-own", "dense-multi", "dense-mono"):
             assert name in k, (seed, name)
-        for name in k:  # every adaptive/Dynamic arm has its twin, with the same command but --candidates own
-            if name.startswith(("adapt-", "dyn-")) and not name.endswith(("-own", "-shared")):
+        for name in k:  # every adaptive/Dynamic arm (score variants included) has its twin: the same command + --candidates own
+            if name.startswith(("adapt-", "dyn-")) and not name.endswith("-own"):
                 twin, main = planner.jobs[k[name + "-own"]].argv, planner.jobs[k[name]].argv
                 assert twin == [*main, "--candidates", "own"], name
         secondary = seed in pr.secondary_seeds
         assert ("dyn-lth50-shared" in k) == secondary and ("dyn-lap70" in k) == secondary and ("adapt-lth50" in k) == secondary
+        assert ("dyn-lap70-shared-own" in k) == secondary
+        literal = seed in (pr.literal_seeds if pr.literal_seeds is not None else pr.secondary_seeds)
+        assert ("dyn-lth50-literal" in k) == literal and ("dyn-lap50-literal-own" in k) == literal and "dyn-lth70-literal" not in k
+        if literal:  # the literal reading: the main arm's command with --scores finetune; the plan counts its scoring batches
+            lit, main = planner.jobs[k["dyn-lth50-literal"]], planner.jobs[k["dyn-lth50"]]
+            assert lit.argv == [*main.argv, "--scores", "finetune"] and lit.batches == main.batches and lit.score_batches > 0
     fixed = planner.jobs[layout["seeds"][0]["pathways-lap70"]].argv
     assert fixed[fixed.index("--masks-from") + 1] == str(planner.jobs[layout["seeds"][0]["lap"]].folder)
     union = planner.jobs[layout["seeds"][0]["pathways-union"]].argv
@@ -214,7 +220,8 @@ def test_small_report_from_hand_made_hypotheses(tmp_path: Path):
     claims = {c["title"]: c for c in res["claims"]}
     for t in ("adaptive (IMP-50%) vs IMP-70%", "adaptive (IMP-50%) vs its --candidates own twin",
               "Dynamic (LTH-50%) vs ASR Pathways (LTH-70%)", "Dynamic (LAP-50%) vs ASR Pathways (LAP-70%, fixed)",
-              "Dynamic (LTH-50%) vs ASR Pathways (union-matched, 75% per language)", "Dynamic (LAP-50%) vs Dynamic (LTH-50%)"):
+              f"Dynamic (LTH-50%) vs ASR Pathways (union-matched, {planner.pr.percent(planner.pr.union_sparsity)} per language)",
+              "Dynamic (LAP-50%) vs Dynamic (LTH-50%)"):
         c = claims[t]
         assert c["t_interval"] is not None and len(c["seeds"]) == 2, t
         assert c["matched"] == "yes", t

@@ -2,7 +2,8 @@
 
 The budget of a run is what it and the runs that made its starting masks trained: its **language
 batches** (one monolingual batch each; upstream included, counted up to the event that left the
-starting masks at their level, for the run's languages) and its **steps at the final mask** (steps
+starting masks at their level, for the run's languages; per language when the compared arms ran on
+different languages) and its **steps at the final mask** (steps
 after the last event that set a mask, :func:`asr_pathways.methods.schedule.final_mask_steps`; a dense
 run: all its steps). Both are computed from each job's command line through the method's own
 schedule, so a plan whose arms are not matched is caught before anything runs
@@ -26,10 +27,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Budget:
-    """Language batches (upstream included) and steps at the final mask of one arm."""
+    """Language batches (upstream included) and steps at the final mask of one arm, over ``languages`` languages."""
 
     language_batches: int
     final_mask_steps: int
+    languages: int = 1
+
+    @property
+    def per_language(self) -> float:
+        """Language batches per language: what a monolingual claim compares when its baseline ran on more languages
+        (the secondary LTH rows use the multilingual table's LTH run)."""
+        return self.language_batches / max(1, self.languages)
 
 
 def prune_config(job: Job) -> Any:
@@ -73,7 +81,7 @@ def job_budget(pl: "Planner", job: Job) -> Budget:
     if job.kind != "prune":
         per_step = len(job.languages) if "--languages-per-step" in job.argv and \
             job.argv[job.argv.index("--languages-per-step") + 1] == "0" else 1
-        return Budget(job.batches, job.batches // max(1, per_step))
+        return Budget(job.batches, job.batches // max(1, per_step), len(job.languages))
     cfg = prune_config(job)
     sched = schedule_of(cfg)
     batches = sched.total_steps * len(job.languages)
@@ -85,7 +93,7 @@ def job_budget(pl: "Planner", job: Job) -> Budget:
         batches += steps_to_level(schedule_of(up_cfg), cfg.start_sparsity()) * len(job.languages)
         if up_cfg.masks_from:
             batches += job_budget(pl, up).language_batches - schedule_of(up_cfg).total_steps * len(up.languages)
-    return Budget(batches, final_mask_steps(sched))
+    return Budget(batches, final_mask_steps(sched), len(job.languages))
 
 
 def arm_budget(pl: "Planner", keys: dict[str, Any], name: str) -> Budget | None:
@@ -94,7 +102,7 @@ def arm_budget(pl: "Planner", keys: dict[str, Any], name: str) -> Budget | None:
         return None
     ks = keys[name] if isinstance(keys[name], list) else [keys[name]]
     parts = [job_budget(pl, pl.jobs[k]) for k in ks]
-    return Budget(sum(b.language_batches for b in parts), max(b.final_mask_steps for b in parts))
+    return Budget(sum(b.language_batches for b in parts), max(b.final_mask_steps for b in parts), sum(b.languages for b in parts))
 
 
 def mismatch(pl: "Planner", keys: dict[str, Any], claim: Claim) -> str | None:
@@ -104,8 +112,10 @@ def mismatch(pl: "Planner", keys: dict[str, Any], claim: Claim) -> str | None:
     b, m = arm_budget(pl, keys, claim.base), arm_budget(pl, keys, claim.method)
     if b is None or m is None:
         return None
-    if b.language_batches != m.language_batches:
+    if b.languages == m.languages and b.language_batches != m.language_batches:
         return f"language batches {b.language_batches} (base) vs {m.language_batches}"
+    if b.languages != m.languages and b.per_language != m.per_language:  # a monolingual arm against a run on more languages
+        return f"language batches per language {b.per_language:g} (base) vs {m.per_language:g}"
     if claim.match == "both" and b.final_mask_steps != m.final_mask_steps:
         return f"steps at the final mask {b.final_mask_steps} (base) vs {m.final_mask_steps}"
     return None

@@ -90,7 +90,7 @@ def verdict(interval: Interval | None, t_int: Interval | None, gate: Gate | None
     ``interval``: the interval the verdict uses (the wider of ``t_int`` and the bootstrap's);
     ``t_int``: the seed-level t-interval (``None`` with one seed); ``kind``: ``better`` (the method
     beats the baseline), ``approx`` (the method is not worse than the baseline by more than
-    ``APPROX_MARGIN``), or ``control`` (no verdict). "reproduced"/"contradicted" need a seed-level
+    ``APPROX_MARGIN``), or ``control`` (no claim: which side of 0 the interval lies on, if either). "reproduced"/"contradicted" need a seed-level
     interval, an interval that decides, and models good enough (:class:`Gate`); otherwise the claim is
     "not measurable at this budget", with the reason.
 
@@ -103,9 +103,15 @@ def verdict(interval: Interval | None, t_int: Interval | None, gate: Gate | None
     'not measurable at this budget (dense WER 30.0% > 25%)'
     >>> verdict((-0.02, 0.03), (-0.02, 0.03), g), verdict((-0.02, 0.03), (-0.02, 0.03), g, "approx")
     ('not measurable at this budget (interval contains 0)', 'reproduced')
+    >>> verdict((-0.75, -0.67), (-0.75, -0.67), g, "control"), verdict((-0.02, 0.03), None, None, "control")
+    ('control: more errors than the baseline', 'control: no difference shown')
     """
     if kind == "control":
-        return "control"
+        if interval is None or any(math.isnan(x) for x in interval):
+            return "control"
+        lo, hi = interval
+        return ("control: fewer errors than the baseline" if lo > 0 else
+                "control: more errors than the baseline" if hi < 0 else "control: no difference shown")
     reasons = [] if gate is None else gate.reasons()
     if t_int is None:
         reasons.insert(0, "one seed: no seed-level interval")
