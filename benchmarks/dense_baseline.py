@@ -100,11 +100,17 @@ def utterance_bootstrap(hyps_path: Path, draws: int = 2000, seed: int = 0) -> di
             "draws": draws}
 
 
+def record_name(seed: int) -> str:
+    """The result file and BENCHMARKS.md section of a seed: ``dense_baseline`` (seed 0), ``dense_baseline_seed{N}``."""
+    return "dense_baseline" if seed == 0 else f"dense_baseline_seed{seed}"
+
+
 def render(result: dict, corpus_card: dict) -> str:
-    """The ``dense_baseline`` section of BENCHMARKS.md from a result record."""
+    """The ``dense_baseline`` (or ``dense_baseline_seed{N}``) section of BENCHMARKS.md from a result record."""
     ml = result["multilingual"]
+    seed = int(result.get("seed", 0))
     lines = [
-        "## Dense multilingual baseline (RNN-T, `small` preset)",
+        "## Dense multilingual baseline (RNN-T, `small` preset)" + (f", seed {seed}" if seed else ""),
         "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {result['seed']}.",
         "",
@@ -147,7 +153,7 @@ def render(result: dict, corpus_card: dict) -> str:
                          f"{pct(r.get('unseen_recall', math.nan))} |")
     if result.get('mono_steps', 0):
         lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {result.get('mono_steps', 0)} steps per language (lr 5e-4)."]
-    lines += ["", "Raw numbers: benchmarks/results/dense_baseline.json."]
+    lines += ["", f"Raw numbers: benchmarks/results/{record_name(seed)}.json."]
     return "\n".join(lines)
 
 
@@ -156,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default="data/mls4")
     p.add_argument("--preset", default="small")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed; a seed other than 0 writes its own record and section (dense_baseline_seedN)")
     p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
     p.add_argument("--out", default="runs/bench-dense")
     p.add_argument("--eval-max-utts", type=int, default=None)
@@ -164,14 +171,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (no training, no decoding; "
                         "adds the utterance bootstrap from --out's hyps_test.jsonl when the record lacks it)")
     args = p.parse_args(argv)
+    name = record_name(args.seed)
     if args.render_only:
-        result = json.loads((ROOT / "benchmarks/results/dense_baseline.json").read_text())
+        result = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())
         hyps = Path(args.out) / "hyps_test.jsonl"
         if hyps.is_file() and "bootstrap" not in result["multilingual"]:
             result["multilingual"]["bootstrap"] = utterance_bootstrap(hyps)
-            write_result("dense_baseline", result)
+            write_result(name, result)
         text = render(result, json.loads((Path(args.corpus) / "card.json").read_text()))
-        write_section("dense_baseline", text)
+        write_section(name, text)
         print(text)
         return 0
     out = Path(args.out)
@@ -203,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             result["monolingual"][lang] = {"wall_s": w, **json.loads((mono / "wer_test.json").read_text())["languages"][lang]}
     result["average_wer"] = 100 * result["multilingual"]["average"]["wer"]  # percent, macro average over languages
     result["train_minutes"] = result["multilingual"]["train_seconds"] / 60
-    write_result("dense_baseline", result)
+    write_result(name, result)
 
     text = render(result, corpus_card)
-    write_section("dense_baseline", text)
+    write_section(name, text)
     print(text)
     return 0
 
