@@ -219,7 +219,8 @@ def test_small_report_from_hand_made_hypotheses(tmp_path: Path):
         assert col in header, col
     claims = {c["title"]: c for c in res["claims"]}
     for t in ("adaptive (IMP-50%) vs IMP-70%", "adaptive (IMP-50%) vs its --candidates own twin",
-              "Dynamic (LTH-50%) vs ASR Pathways (LTH-70%)", "Dynamic (LAP-50%) vs ASR Pathways (LAP-70%, fixed)",
+              "Dynamic (LTH-50%) vs ASR Pathways (LTH-70%)",
+              "Dynamic (LAP-50%) vs ASR Pathways (LAP-70%, fixed) (adaptation + pruning inside multilingual training)",
               f"Dynamic (LTH-50%) vs ASR Pathways (union-matched, {planner.pr.percent(planner.pr.union_sparsity)} per language)",
               "Dynamic (LAP-50%) vs Dynamic (LTH-50%)"):
         c = claims[t]

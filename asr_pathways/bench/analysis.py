@@ -166,8 +166,10 @@ def ablations_section(d: Draft) -> Lines | None:
                f"Table 1 run, the same run except for the option; WER on {pr.ablation_eval_utts or 'all'} utterances); the Dynamic "
                "ablations change one option of a Table 2 run. Block and scope ablations start from the 8x1 layer-wise IMP masks and "
                "re-select with the ablated shape/scope at the first adaptation. The IMP row changes the round length of the baseline "
-               "itself (base: IMP-70% in Table 1): how much of the cost of pruning is too little recovery time. Seeds: "
-               f"{sorted(layout['ablations'])}.", "",
+               "itself (base: IMP-70% in Table 1): how much of the cost of pruning is too little recovery time. The p and T rows "
+               "train more steps than their base (more rounds, longer rounds: see wall s), so they are not budget-matched; a WER "
+               "above 100% (insertions) marks a broken run, not a small effect. Intervals: paired bootstrap over utterances and "
+               f"seeds only (no seed-level t-interval here). Seeds: {sorted(layout['ablations'])}.", "",
                markdown_table(["ablation", "base WER %", "WER %", "relative reduction vs base [95% CI]", "final sparsity %",
                                "weights revived", "wall s"], abl_rows), ""]
         d.results["tables"]["ablations"] = abl_data
@@ -226,9 +228,18 @@ def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profi
             out.append(f"{cap(c['title'])}: {ci(c)} — {verdict}")
         else:
             out.append(f"{cap(c['title'])}: {ci(c)} (negative = pruning costs accuracy at the same schedule and batches).")
+    twins = [c for c in main if "own twin" in c["title"] and "twin" in c["title"].split(" vs ")[-1]]
+    if twins:
+        ivs = [c.get("interval") or c["ci"] for c in twins]
+        decided = [c["title"] for c, (lo, hi) in zip(twins, ivs) if lo > 0 or hi < 0]
+        out.append(f"Adaptation's own share (each adaptive/Dynamic arm against its --candidates own twin: the same masks, steps "
+                   f"and data without revival): {len(twins)} contrasts, {100 * min(c['relative'] for c in twins):+.1f}% to "
+                   f"{100 * max(c['relative'] for c in twins):+.1f}%; "
+                   + (f"{len(decided)} exclude 0: {'; '.join(decided)}." if decided else "every interval contains 0."))
     t2 = results.get("tables", {}).get("table2", {})
     for k, v in t2.items():
-        if "LAP" in k and k.startswith("Dynamic") and "own twin" not in k and v.get("mean_iou"):  # twins: no revival to credit
+        # twins have no revival to credit; --scores shared keeps equal masks equal by construction
+        if "LAP" in k and k.startswith("Dynamic") and "own twin" not in k and "scores shared" not in k and v.get("mean_iou"):
             m = sum(v["mean_iou"]) / len(v["mean_iou"])
             how = (" — adaptation made them language-specific." if m < 0.9 else
                    " — adaptation made them diverge only slightly." if m < 0.999 else " — they did not diverge.")

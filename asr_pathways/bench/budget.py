@@ -76,8 +76,6 @@ def steps_to_level(schedule: Any, sparsity: float) -> int:
 
 def job_budget(pl: "Planner", job: Job) -> Budget:
     """The budget of one job (``prune`` through its schedule and upstream; ``train``: its planned batches)."""
-    from ..methods.schedule import final_mask_steps
-
     if job.kind != "prune":
         per_step = len(job.languages) if "--languages-per-step" in job.argv and \
             job.argv[job.argv.index("--languages-per-step") + 1] == "0" else 1
@@ -93,7 +91,19 @@ def job_budget(pl: "Planner", job: Job) -> Budget:
         batches += steps_to_level(schedule_of(up_cfg), cfg.start_sparsity()) * len(job.languages)
         if up_cfg.masks_from:
             batches += job_budget(pl, up).language_batches - schedule_of(up_cfg).total_steps * len(up.languages)
-    return Budget(batches, final_mask_steps(sched), len(job.languages))
+    return Budget(batches, steps_at_final_mask(cfg, sched), len(job.languages))
+
+
+def steps_at_final_mask(cfg: Any, sched: Any) -> int:
+    """Steps after the last event that can change a mask. With ``--candidates own`` an adaptation re-selects a mask
+    within itself at its own sparsity, which keeps it, so only prunes (and init/finalize) count: a twin that starts at
+    the target trains its one mask all the way (its "adaptation" changes nothing)."""
+    from ..methods.schedule import final_mask_steps
+
+    if getattr(cfg, "candidates", None) != "own":
+        return final_mask_steps(sched)
+    last = max((e.step for e in sched.events if e.kind not in ("snapshot", "adapt")), default=0)
+    return sched.total_steps - last
 
 
 def arm_budget(pl: "Planner", keys: dict[str, Any], name: str) -> Budget | None:

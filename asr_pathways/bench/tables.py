@@ -132,6 +132,27 @@ def dense_line(dense: Path) -> str:
         return f"dense θ_ML `{dense}`"
 
 
+def forest_rows(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comparisons the forest plot shows: not degenerate, and not those against or of a dense model (controls whose
+    size would squash the method comparisons; the claims table has them)."""
+    return [c for c in claims if not c.get("degenerate") and "dense" not in c["title"]]
+
+
+def phase_lr_factor() -> str:
+    from ..methods.config import PruneConfig
+
+    return f"{PruneConfig.lr_factor:g}"
+
+
+def continued_steps(d: Draft) -> str:
+    """The optimizer steps of the multilingual dense control, from its command (the same in every seed)."""
+    for keys in d.layout["seeds"].values():
+        if "dense-multi" in keys:
+            argv = d.planner.jobs[keys["dense-multi"]].argv
+            return argv[argv.index("--steps") + 1]
+    return "?"
+
+
 # ------------------------------------------------------------------------------------ sections
 def header_section(d: Draft, wall: float, command: str, machine: dict[str, Any]) -> Lines:
     from .machine import machine_line
@@ -143,14 +164,18 @@ def header_section(d: Draft, wall: float, command: str, machine: dict[str, Any])
                       "tables": {}})
     return [f"# Paper tables — profile `{pr.name}`", "",
             f"Command: `{command}`  ", f"Machine: {machine_line(machine)}  ",
-            f"Seeds: {list(ctx.seeds)} · wall time of this invocation {wall / 60:.1f} min; sum of the recorded wall times of all "
-            f"{len(records)} runs (cached ones included, dense training and corpus too) {run_wall / 60:.1f} min  ",
+            f"Seeds: {list(ctx.seeds)} · wall time of this invocation {wall / 60:.1f} min; sum of the recorded wall times of the "
+            f"{len(records)} runs of this benchmark folder {run_wall / 60:.1f} min (runs reused from earlier invocations included; "
+            f"a corpus or dense model passed with --corpus/--dense was built elsewhere and is not in it)  ",
             f"Data: {card_line(ctx.corpus)}  ", f"{dense_line(ctx.dense)}  ",
             f"Schedule: target {pr.target:g}, blocks {pr.block}, T = {pr.T} steps per round, n = {pr.n}, p = {pr.p:g} "
             f"(levels {', '.join(f'{x:g}' for x in _levels(0, pr.target, pr.p))}); every compared pipeline trains "
             f"{d.planner.full_rounds * pr.T} steps' worth of language batches per language (upstream pruning included) and "
             f"{pr.T} steps at its final mask (adaptive and Dynamic from {pr.percent(pr.mid)}: no adaptation in the final round); "
             f"seeds: headline {list(ctx.seeds)}, secondary {list(pr.secondary_seeds) if pr.secondary_seeds is not None else 'all'}; "
+            f"pruning phases' peak learning rate: the dense run's × {phase_lr_factor()} (`prune --lr-factor`; a warm-up and "
+            f"cosine decay per round), and the dense controls train with the same peak; rows of the secondary seeds average "
+            f"fewer seeds than the headline rows (the claims table compares each pair on the seeds both have); "
             f"monolingual claim on {', '.join(d.planner.mono_languages)}; evaluation on "
             f"{f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language, once per final model.", "",
             f"_{pr.note}_", "",
@@ -191,7 +216,7 @@ def table2_section(d: Draft) -> Lines | None:
           markdown_table(["method", *langs, "average", "distinct hyps %", "union sparsity %", "mean IoU"], rows),
           "union sparsity = sparsity of the union of all pathways over the prunable weights (the deployed size); mean IoU = "
           "mean pairwise IoU of the final pathways."
-          + (f" dense multi, continued = θ_ML trained on {d.planner.R * d.pr.T} multilingual steps (one batch per language per "
+          + (f" dense multi, continued = θ_ML trained on {continued_steps(d)} multilingual steps (one batch per language per "
              "step, as the pathway update), the control." if "dense multi, continued" in data else ""), ""]
     d.files["wer_table2"] = str(plot_wer_bars(bars, d.plots / "wer_table2.png", "Table 2 — multilingual: WER by method and language",
                                               langs).relative_to(d.out))
@@ -218,7 +243,7 @@ def claims_section(d: Draft) -> Lines | None:
     d.results["claims"] = d.claims_data
     from .plots import plot_forest
 
-    rows = [c for c in d.claims_data if not c.get("degenerate")]
+    rows = forest_rows(d.claims_data)
     d.files["forest"] = str(plot_forest(rows, d.plots / "forest.png", "Every comparison: relative WER reduction").relative_to(d.out))
     return ["## The paper's claims, measured", "",
             markdown_table(CLAIM_HEADER, d.claims, CLAIM_ALIGN),
@@ -229,7 +254,8 @@ def claims_section(d: Draft) -> Lines | None:
             "at most 25% WER and both arms are within 25% relative of it; otherwise \"not measurable at this budget\" with "
             "the reason. Arms matched: equal language batches (upstream included) and steps at the final mask, from the plan "
             "(`bench/budget.py`); the twins (`--candidates own`) have the same masks, steps and data order without revival. "
-            "`control` rows separate the effect of pruning from that of extra training and of deployed size."
+            "`control` rows separate the effect of pruning from that of extra training and of deployed size. The forest plot "
+            "shows every comparison except those against a dense model (their −50 to −140% would squash the scale of the rest)."
             + (f" {DEGENERATE_TEXT}" if any(c["degenerate"] for c in d.claims_data) else ""), "",
             f"![forest plot]({d.files['forest']})", ""]
 
@@ -306,6 +332,6 @@ def eight_section(d: Draft) -> Lines | None:
         d.results["claims"] = d.claims_data
         from .plots import plot_forest  # every comparison, these included
 
-        d.files["forest"] = str(plot_forest([c for c in d.claims_data if not c.get("degenerate")], d.plots / "forest.png",
+        d.files["forest"] = str(plot_forest(forest_rows(d.claims_data), d.plots / "forest.png",
                                             "Every comparison: relative WER reduction").relative_to(d.out))
     return md
