@@ -52,6 +52,9 @@ def plot_forest(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str 
     return _save(fig, path)
 
 
+MARKERS = ("o", "s", "^", "D")  # with tab20's colours: up to 80 series tell apart
+
+
 def plot_wer_vs(points: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path, x: str, xlabel: str,
                 title: str, lines: Mapping[str, Sequence[str]] | None = None) -> Path:
     """WER (mean over seeds) against ``x`` for every method: ``points`` label → {x: [per seed], "wer": [per seed]}.
@@ -72,7 +75,7 @@ def plot_wer_vs(points: Mapping[str, Mapping[str, Sequence[float]]], path: str |
         k = len(v.get("wer", []))
         seeds = max(seeds, k)
         ax.errorbar([100 * mx], [100 * my], yerr=[100 * sy] if k > 1 else None, xerr=[100 * sx] if k > 1 else None,
-                    fmt="o", color=cmap(j % 20), label=label, capsize=2, markersize=5)
+                    fmt=MARKERS[(j // 20) % len(MARKERS)], color=cmap(j % 20), label=label, capsize=2, markersize=5)  # 20 colours × markers
         xy[label] = (100 * mx, 100 * my)
     for name, labels in (lines or {}).items():
         pts = sorted(xy[l] for l in labels if l in xy)
