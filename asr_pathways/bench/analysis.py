@@ -231,7 +231,8 @@ def investigate(results: dict[str, Any], claims: list[dict[str, Any]], pr: Profi
     twins = [c for c in main if "own twin" in c["title"] and "twin" in c["title"].split(" vs ")[-1]]
     if twins:
         ivs = [c.get("interval") or c["ci"] for c in twins]
-        decided = [c["title"] for c, (lo, hi) in zip(twins, ivs) if lo > 0 or hi < 0]
+        decided = [c["title"] + ("" if c.get("matched") in ("yes", "—") else f" (arms not matched: {c['matched']})")
+                   for c, (lo, hi) in zip(twins, ivs) if lo > 0 or hi < 0]
         out.append(f"Adaptation's own share (each adaptive/Dynamic arm against its --candidates own twin: the same masks, steps "
                    f"and data without revival): {len(twins)} contrasts, {100 * min(c['relative'] for c in twins):+.1f}% to "
                    f"{100 * max(c['relative'] for c in twins):+.1f}%; "

@@ -80,6 +80,9 @@ class Draft:
         else:
             t = r["t_interval"]
             r["verdict"] = verdict(r["interval"], t, Gate(r["dense_wer"], r["wer_base"], r["wer_method"]), kind)
+            iv = r.get("interval") or r["ci"]
+            r["bootstrap_excludes_zero"] = r.get("excludes_zero")  # the paired bootstrap's alone
+            r["excludes_zero"] = bool(iv[0] > 0 or iv[1] < 0)  # the interval the verdict uses (the wider)
             self.claims.append([title, role, n, paper, f"{100 * r['relative']:+.1f}%",
                                 f"[{100 * t[0]:+.1f}, {100 * t[1]:+.1f}]" if t else "— (one seed)",
                                 f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]", matched, r["verdict"]])
