@@ -258,7 +258,7 @@ def claims_section(d: Draft) -> Lines | None:
             "the reason. Arms matched: equal language batches (upstream included) and steps at the final mask, from the plan "
             "(`bench/budget.py`); the twins (`--candidates own`) have the same masks, steps and data order without revival. "
             "`control` rows separate the effect of pruning from that of extra training and of deployed size. The forest plot "
-            "shows every comparison except those against a dense model (their −50 to −140% would squash the scale of the rest)."
+            "shows every comparison except those against a dense model (their much larger differences would squash the scale of the rest)."
             + (f" {DEGENERATE_TEXT}" if any(c["degenerate"] for c in d.claims_data) else ""), "",
             f"![forest plot]({d.files['forest']})", ""]
 
