@@ -50,7 +50,7 @@ class TrainConfig:
     dev_max_utts: int = 200  # dev utterances per language decoded every eval_every steps
     seed: int = option(0, help="random seed (data order, initialisation, augmentation)")
     lr_schedule: str = option("cosine", help="decay after the warm-up", choices=LR_SCHEDULES)
-    final_lr_ratio: float = 0.05
+    final_lr_ratio: float = option(0.05, help="learning rate at the last step / peak (the decay's floor)")
     languages_per_step: int = option(1, help="monolingual batches per optimizer step (0: one for every language)")
     language_weights: str = option("auto", help="language sampling weights: auto (hours^0.5), uniform, hours, or en=2,fr=1")
     betas: tuple[float, float] = (0.9, 0.98)

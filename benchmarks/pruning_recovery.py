@@ -19,6 +19,10 @@ then report test); the result is the relative WER gap to the dense
 model, (WER_pruned − WER_dense) / WER_dense, per language and macro-averaged, written to
 benchmarks/results/pruning_recovery.json and the ``pruning_recovery`` section of BENCHMARKS.md.
 One seed: the intervals of the benchmark issue are out of scope here.
+
+Variants of the phases, for the pruning runs and their controls alike (each writes its own dev record,
+named after the options that differ from the defaults): ``--final-lr-ratio``, ``--optimizer-state``,
+``--block``, ``--scope``; ``--parts mono`` or ``--parts multi`` runs half of the runs above.
 """
 
 from __future__ import annotations
@@ -85,7 +89,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="phase peak = dense peak x this for the monolingual runs (IMP, LTH, the fr control) (default: prune's --lr-factor)")
     p.add_argument("--multi-lr-factor", type=float, default=None,
                    help="the same for the multilingual runs (ASR Pathways, the multilingual control) (default: --lr-factor)")
+    p.add_argument("--final-lr-ratio", type=float, default=None,
+                   help="learning rate at the last step of every span / its peak, for the pruning runs and the controls alike "
+                        "(default: the dense run's, 0.05)")
+    p.add_argument("--optimizer-state", choices=("fresh", "carry"), default=None,
+                   help="AdamW moments the pruning runs start with (prune's --optimizer-state; default: fresh)")
+    p.add_argument("--block", default=None, help="block shape of the masks (prune's --block; default 8x1)")
+    p.add_argument("--scope", choices=("layer", "global"), default=None, help="prune's --scope (default: layer)")
+    p.add_argument("--parts", default="mono,multi",
+                   help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"mono", "multi"}:
+        p.error(f"--parts {args.parts!r}: expected mono, multi or mono,multi")
     from asr_pathways.methods.config import PruneConfig
 
     mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor
@@ -95,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     T = args.round_steps
     common = ["--from", str(dense), "--corpus", args.corpus, "--target", f"{args.target:g}", "--prune-step", f"{args.prune_step:g}",
               "--round-steps", str(T), "--seed", str(args.seed), "--eval-split", split]
+    variant = {k: v for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
+                                 ("block", args.block), ("scope", args.scope)) if v is not None}
+    for k, v in variant.items():
+        common += [f"--{k}", f"{v:g}" if isinstance(v, float) else str(v)]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
     walls = {}
@@ -105,12 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         walls[name] = cli(argv)
         atomic_write_json(folder / "wall.json", {"wall_s": walls[name]})
 
-    run_or_reuse("imp", out / f"imp-{args.language}",
-                 ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
-    run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
-    run_or_reuse("pathways", out / "pathways",
-                 ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
-                  "--steps", str(2 * T), "--out", str(out / "pathways")])
+    if "mono" in parts:
+        run_or_reuse("imp", out / f"imp-{args.language}",
+                     ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
+    if "multi" in parts:
+        run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
+        run_or_reuse("pathways", out / "pathways",
+                     ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
+                      "--steps", str(2 * T), "--out", str(out / "pathways")])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
     from asr_pathways.methods.schedule import sparsity_levels
     from asr_pathways.runs import read_run_config
@@ -122,13 +144,17 @@ def main(argv: list[str] | None = None) -> int:
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
                            "--lr", repr(factor * float(rc.train["lr"])), "--max-duration", repr(batch),
-                           "--eval-split", split, "--out", str(out / name)])
+                           "--eval-split", split, "--out", str(out / name)]
+                     + (["--final-lr-ratio", f"{args.final_lr_ratio:g}"] if args.final_lr_ratio is not None else []))
 
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
-    continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f)
-    continued("dense-continued", languages, 2 * T, "0", multi_f)
-    runs = {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}",
-            "lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
+    runs = {}
+    if "mono" in parts:
+        continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f)
+        runs |= {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}"}
+    if "multi" in parts:
+        continued("dense-continued", languages, 2 * T, "0", multi_f)
+        runs |= {"lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
     for name, run in runs.items():
         w = wer(run, split)
@@ -153,20 +179,24 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the asr-pathways commands preload it
         "seed": args.seed,
         "round_steps": T,
+        "variant": variant,
         "eval_split": split,
         "dense": str(dense),
         "dense_average_wer": 100 * dense_wer["average"]["wer"],
         "dense_hypotheses": diversity(dense, split),
         "runs": rows,
-        "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways")},
+        "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways") if k in rows},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    record = "pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}" + (f"_multi{multi_f:g}" if multi_f != mono_f else "")
+    suffix = ("" if parts == {"mono", "multi"} else f"_{args.parts}") + "".join(f"_{k.split('-')[0]}{v:g}" if isinstance(v, float) else f"_{v}" for k, v in variant.items())
+    record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
+              + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)
     lines = [
         f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T and the peak' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
-        f"prune step {args.prune_step:g}, target {args.target:g}, phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
+        f"prune step {args.prune_step:g}, target {args.target:g}, "
+        f"{''.join(f'--{k} {v:g}, ' if isinstance(v, float) else f'--{k} {v}, ' for k, v in variant.items())}phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
         "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min; reused: the run's training) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
