@@ -20,9 +20,9 @@ model, (WER_pruned − WER_dense) / WER_dense, per language and macro-averaged, 
 benchmarks/results/pruning_recovery.json and the ``pruning_recovery`` section of BENCHMARKS.md.
 One seed: the intervals of the benchmark issue are out of scope here.
 
-Variants of the phases, for the pruning runs and their controls alike (each writes its own dev record,
-named after the options that differ from the defaults): ``--final-lr-ratio``, ``--optimizer-state``,
-``--block``, ``--scope``; ``--parts mono`` or ``--parts multi`` runs half of the runs above.
+Variants of the phases (each writes its own dev record, named after the options that differ from the
+defaults): ``--final-lr-ratio`` (pruning runs and controls alike), ``--optimizer-state``, ``--block``,
+``--scope`` (pruning runs only: the dense controls start with fresh moments and have no masks); ``--parts mono`` or ``--parts multi`` runs half of the runs above.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="learning rate at the last step of every span / its peak, for the pruning runs and the controls alike "
                         "(default: the dense run's, 0.05)")
     p.add_argument("--optimizer-state", choices=("fresh", "carry"), default=None,
-                   help="AdamW moments the pruning runs start with (prune's --optimizer-state; default: fresh)")
+                   help="AdamW moments the pruning runs start with (prune's --optimizer-state; default: fresh; the dense controls always start fresh)")
     p.add_argument("--block", default=None, help="block shape of the masks (prune's --block; default 8x1)")
     p.add_argument("--scope", choices=("layer", "global"), default=None, help="prune's --scope (default: layer)")
     p.add_argument("--parts", default="mono,multi",
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "per language, then averaged.", "",
         "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min; reused: the run's training) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), 4 rounds of T",
+    what = {"imp": f"IMP-{round(100 * args.target)}% ({args.language}), {imp_steps // T} rounds of T",
             "lth": f"LTH-{round(100 * args.target)}% per language (rewinding)",
             "pathways": f"ASR Pathways-{round(100 * args.target)}% from the LTH masks, 2T steps",
             f"dense-continued-{args.language}": f"dense, trained on {args.language} for as many steps as IMP (control; one warm-up + cosine span, IMP restarts per round)",
