@@ -111,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     T = args.round_steps
     common = ["--from", str(dense), "--corpus", args.corpus, "--target", f"{args.target:g}", "--prune-step", f"{args.prune_step:g}",
               "--round-steps", str(T), "--seed", str(args.seed), "--eval-split", split]
-    variant = {k: v for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
-                                 ("block", args.block), ("scope", args.scope)) if v is not None}
+    # the options that differ from the defaults, as written on the command line (also in the record's name)
+    variant = {k: f"{v:g}" if isinstance(v, float) else str(v)
+               for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
+                            ("block", args.block), ("scope", args.scope)) if v is not None}
     for k, v in variant.items():
-        common += [f"--{k}", f"{v:g}" if isinstance(v, float) else str(v)]
+        common += [f"--{k}", v]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
     walls = {}
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
                            "--lr", repr(factor * float(rc.train["lr"])), "--max-duration", repr(batch),
                            "--eval-split", split, "--out", str(out / name)]
-                     + (["--final-lr-ratio", f"{args.final_lr_ratio:g}"] if args.final_lr_ratio is not None else []))
+                     + (["--final-lr-ratio", variant["final-lr-ratio"]] if "final-lr-ratio" in variant else []))
 
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
     runs = {}
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways") if k in rows},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    suffix = ("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "") + "".join(f"_{k.split('-')[0]}{v:g}" if isinstance(v, float) else f"_{v}" for k, v in variant.items())
+    suffix = ("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "") + "".join(f"_final{v}" if k == "final-lr-ratio" else f"_{v}" for k, v in variant.items())
     record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T and the peak' if split == 'dev' else ''})", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
         f"prune step {args.prune_step:g}, target {args.target:g}, "
-        f"{''.join(f'--{k} {v:g}, ' if isinstance(v, float) else f'--{k} {v}, ' for k, v in variant.items())}phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
+        f"{''.join(f'--{k} {v}, ' for k, v in variant.items())}phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
         "per language, then averaged.", "",
         "| run | languages | WER % | dense WER % | relative gap | distinct hyps | wall (min; reused: the run's training) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
