@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         "within_10_percent": {k: rows[k]["relative_gap"] <= 0.10 and not rows[k]["hypotheses"]["degenerate"] for k in ("imp", "pathways") if k in rows},
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
-    suffix = ("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "") + "".join(f"_final{v}" if k == "final-lr-ratio" else f"_{v}" for k, v in variant.items())
+    suffix = (("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "")
+              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join(f"_final{v}" if k == "final-lr-ratio" else f"_{v}" for k, v in variant.items()))
     record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)
