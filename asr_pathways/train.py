@@ -158,6 +158,14 @@ class Trainer:
         """Fresh AdamW moments (used after a lottery-ticket rewind)."""
         self.optimizer = self._make_optimizer()
 
+    def loss_scale(self, lang: str) -> float:
+        """Factor on ``lang``'s mean batch loss in a step: ``K · w_lang`` with ``language_loss: weighted`` and one
+        batch of each of the K languages per step (the languages weighted as in a mixed batch, the total as with
+        ``equal``), else 1 (with sampled languages the sampling already follows the weights)."""
+        if self.cfg.language_loss != "weighted" or self.mixed is not None or self.cfg.languages_per_step != 0:
+            return 1.0
+        return len(self.languages) * self.weights.get(lang, 0.0)
+
     def _default_plan(self, step: int) -> list[str]:
         from .data.batches import sample_languages
 
@@ -204,7 +212,7 @@ class Trainer:
             with sync:
                 with self._pathway_ctx(lang):
                     out = self.forward_batch(net, batch)
-                out["loss"].backward()
+                (out["loss"] * self.loss_scale(lang)).backward()
             for h in self.hooks:
                 h.after_backward(self, lang)
             for k, v in out.items():
@@ -333,17 +341,9 @@ class Trainer:
                 path=self.out, hint=f"Lower the learning rate (--lr, peak {self.cfg.lr:g}) and run again with --restart",
             )
         hook_meta, hook_tensors = hook_states(self.hooks)
-        meta = {
-            "hooks": hook_meta,
-            "step": self.step,
-            "audio_seconds": self.audio_seconds,
-            "train_seconds": self.train_seconds,
-            "languages": self.languages,
-            "data_states": data_states,
-            "aug_generator": gen_states,
-            "recipe": self.recipe_state,
-            "world_size": self.dist.world_size,
-        }
+        meta = {"hooks": hook_meta, "step": self.step, "audio_seconds": self.audio_seconds, "train_seconds": self.train_seconds,
+                "languages": self.languages, "data_states": data_states, "aug_generator": gen_states,
+                "recipe": self.recipe_state, "world_size": self.dist.world_size}
         save_checkpoint(Path(path) if path else self.out / CHECKPOINT_NAME, self.model, meta, self.optimizer, self.masks_state(),
                         extra=hook_tensors)
         if path is None:

@@ -20,6 +20,7 @@ from .options import option
 
 LR_SCHEDULES = ("cosine", "linear", "constant")
 BATCHING = ("language", "mixed")
+LANGUAGE_LOSS = ("equal", "weighted")
 
 
 @dataclass
@@ -53,6 +54,11 @@ class TrainConfig:
     final_lr_ratio: float = option(0.05, help="learning rate at the last step / peak (the decay's floor)")
     languages_per_step: int = option(1, help="monolingual batches per optimizer step (0: one for every language)")
     language_weights: str = option("auto", help="language sampling weights: auto (hours^0.5), uniform, hours, or en=2,fr=1")
+    language_loss: str = option("equal", help="with one batch of every language per step (languages_per_step 0): equal: "
+                                              "each language's mean batch loss counts once; weighted: it counts K x w_l "
+                                              "(K languages, w_l its language weight), so that a step weights the languages "
+                                              "as a mixed batch drawn with those weights does, at the same total scale",
+                                choices=LANGUAGE_LOSS)
     betas: tuple[float, float] = (0.9, 0.98)
     batching: str = option("language", help="mixed: one mixed-language batch per step, bucketed by duration and token count "
                                             "(dense training only); language: one monolingual batch per language of the step",
@@ -87,7 +93,7 @@ class TrainConfig:
                 bound = (">= " if inclusive else "> ") + f"{lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
                 raise InputError(f"{v!r} is out of range", path=None if key in flags else source,
                                  field=flags.get(key, f"train.{key}"), expected=f"a number {bound}")
-        for key, choices in (("lr_schedule", LR_SCHEDULES), ("batching", BATCHING)):
+        for key, choices in (("lr_schedule", LR_SCHEDULES), ("batching", BATCHING), ("language_loss", LANGUAGE_LOSS)):
             if getattr(self, key) not in choices:
                 raise InputError(f"unknown value {getattr(self, key)!r}", path=None if key in flags else source,
                                  field=flags.get(key, f"train.{key}"), expected=" or ".join(choices))

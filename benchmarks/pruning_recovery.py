@@ -22,7 +22,8 @@ One seed: the intervals of the benchmark issue are out of scope here.
 
 Variants of the phases (each writes its own dev record, named after the options that differ from the
 defaults): ``--final-lr-ratio`` (pruning runs and controls alike), ``--optimizer-state``, ``--block``,
-``--scope`` (pruning runs only: the dense controls start with fresh moments and have no masks); ``--parts mono`` or ``--parts multi`` runs half of the runs above.
+``--scope`` (pruning runs only: the dense controls start with fresh moments and have no masks), ``--language-loss``
+(the multilingual runs: ASR Pathways and its control); ``--parts mono`` or ``--parts multi`` runs half of the runs above.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="AdamW moments the pruning runs start with (prune's --optimizer-state; default: fresh; the dense controls always start fresh)")
     p.add_argument("--block", default=None, help="block shape of the masks (prune's --block; default 8x1)")
     p.add_argument("--scope", choices=("layer", "global"), default=None, help="prune's --scope (default: layer)")
+    p.add_argument("--language-loss", choices=("equal", "weighted"), default=None,
+                   help="the multilingual runs' weighting of the languages in a step (ASR Pathways and the multilingual control; "
+                        "prune's and train's --language-loss; default: equal)")
     p.add_argument("--parts", default="mono,multi",
                    help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
@@ -114,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     # the options that differ from the defaults, as written on the command line (also in the record's name)
     variant = {k: f"{v:g}" if isinstance(v, float) else str(v)
                for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
-                            ("block", args.block), ("scope", args.scope)) if v is not None}
+                            ("block", args.block), ("scope", args.scope), ("language-loss", args.language_loss)) if v is not None}
+    multi_only = ["--language-loss", variant["language-loss"]] if "language-loss" in variant else []  # mono phases have one language per step
     for k, v in variant.items():
-        common += [f"--{k}", v]
+        if k != "language-loss":
+            common += [f"--{k}", v]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
     walls = {}
@@ -134,20 +140,20 @@ def main(argv: list[str] | None = None) -> int:
         run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
         run_or_reuse("pathways", out / "pathways",
                      ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
-                      "--steps", str(2 * T), "--out", str(out / "pathways")])
+                      "--steps", str(2 * T), "--out", str(out / "pathways"), *multi_only])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
     from asr_pathways.methods.schedule import sparsity_levels
     from asr_pathways.runs import read_run_config
 
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
-    def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float) -> None:
+    def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float, extra: list[str] = ()) -> None:
         run_or_reuse(name, out / name, ["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
                            "--lr", repr(factor * float(rc.train["lr"])), "--max-duration", repr(batch),
                            "--eval-split", split, "--out", str(out / name)]
-                     + (["--final-lr-ratio", variant["final-lr-ratio"]] if "final-lr-ratio" in variant else []))
+                     + (["--final-lr-ratio", variant["final-lr-ratio"]] if "final-lr-ratio" in variant else []) + list(extra))
 
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
     runs = {}
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f)
         runs |= {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}"}
     if "multi" in parts:
-        continued("dense-continued", languages, 2 * T, "0", multi_f)
+        continued("dense-continued", languages, 2 * T, "0", multi_f, multi_only)
         runs |= {"lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
     for name, run in runs.items():

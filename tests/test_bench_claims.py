@@ -166,6 +166,19 @@ def test_plan_has_the_twins_and_the_controls(tmp_path: Path):
             assert job.argv[job.argv.index("--eval-split") + 1] in ("test", "none"), job.name
 
 
+def test_profile_language_loss_reaches_the_multilingual_runs_only(tmp_path: Path):
+    planner, layout = _plan("small", tmp_path, language_loss="weighted")
+    k = layout["seeds"][0]
+    for name in ("lap", "pathways", "dyn-lth50", "dyn-lth50-own", "dense-multi"):
+        argv = planner.jobs[k[name]].argv
+        assert argv[argv.index("--language-loss") + 1] == "weighted", name
+    for name in ("imp", "lth", "adapt-imp50"):  # one language per step: no weighting to pass
+        assert "--language-loss" not in planner.jobs[k[name]].argv, name
+    assert all("--language-loss" not in planner.jobs[j].argv for j in k["dense-mono"])
+    planner, layout = _plan("small", tmp_path / "equal")
+    assert all("--language-loss" not in j.argv for j in planner.jobs.values())  # the default keeps the runs' identities
+
+
 def test_plan_totals_fit_the_budgets(tmp_path: Path):
     """small: ≤ 90 min given a corpus and a dense model; gpu: ≤ 6 h on one GPU, two monolingual and four
     multilingual languages, ≥ 3 seeds; tiny stays small."""

@@ -111,4 +111,5 @@ def test_phase_learning_rate_options():
     assert per_round(9) < per_round(10)
     assert phase_train_config(base, _cfg(), 30)[0].lr == pytest.approx(4.0)  # default peak: the source's × --lr-factor 4
     multi, _ = phase_train_config(base, _cfg(method="lap", languages_per_step=0, max_duration=4.0), 10)
-    assert multi.languages_per_step == 0 and multi.max_duration == 4.0
+    assert multi.languages_per_step == 0 and multi.max_duration == 4.0 and multi.language_loss == "equal"
+    assert phase_train_config(base, _cfg(method="lap", language_loss="weighted"), 10)[0].language_loss == "weighted"

@@ -95,6 +95,43 @@ def test_mixed_batches_mix_languages_in_one_step(tiny_corpus, tmp_path):
         Trainer(tr.model, tr.tokenizer, tr.corpus, tr.languages, tr.cfg, tmp_path / "y", progress=False, plan=lambda s: tr.languages)
 
 
+def _step_gradients(tr: Trainer) -> dict[str, torch.Tensor]:
+    """The gradients one train_step accumulates (read before the optimizer step by a hook)."""
+    from asr_pathways.hooks import TrainHook
+
+    class Grab(TrainHook):
+        def before_step(self, trainer, langs):
+            self.g = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+    grab = Grab()
+    tr.hooks.append(grab)
+    tr.train_step()
+    return grab.g
+
+
+def test_weighted_language_loss_scales_each_language_by_k_times_its_weight(tiny_corpus, tmp_path):
+    kw = dict(steps=2, batching="language", languages_per_step=0, max_duration=6.0, spec_augment=False, grad_clip=0.0)
+    weighted = make_trainer(tiny_corpus, tmp_path / "w", language_loss="weighted", language_weights="en=3,fr=1", **kw)
+    assert weighted.languages == ["en", "fr"]
+    assert (weighted.loss_scale("en"), weighted.loss_scale("fr")) == (pytest.approx(1.5), pytest.approx(0.5))  # K x w_l
+    g = _step_gradients(weighted)
+    per_lang = {}
+    for lang in ("en", "fr"):  # each language's own gradient, on the same first batch, from the same weights
+        one = make_trainer(tiny_corpus, tmp_path / lang, **kw)
+        one.plan = lambda step, lang=lang: [lang]
+        per_lang[lang] = _step_gradients(one)
+    for n, v in g.items():
+        torch.testing.assert_close(v, 1.5 * per_lang["en"][n] + 0.5 * per_lang["fr"][n], rtol=1e-4, atol=1e-6)
+    # uniform weights: K x 1/K = 1, the same step as equal weighting, bit for bit
+    equal = make_trainer(tiny_corpus, tmp_path / "e", **kw)
+    uniform = make_trainer(tiny_corpus, tmp_path / "u", language_loss="weighted", language_weights="uniform", **kw)
+    equal.train_step(), uniform.train_step()
+    for k, v in params(uniform.model).items():
+        assert torch.equal(v, params(equal.model)[k]), k
+    mixed = make_trainer(tiny_corpus, tmp_path / "m", steps=2, batching="mixed", language_loss="weighted", language_weights="en=3,fr=1")
+    assert mixed.loss_scale("en") == 1.0  # a mixed batch is already drawn by the weights
+
+
 def test_checkpoint_round_trip(tiny_corpus, tmp_path):
     tr = make_trainer(tiny_corpus, tmp_path / "run", steps=3)
     tr.train_until(3)

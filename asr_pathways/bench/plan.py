@@ -182,6 +182,8 @@ class Planner:
                 "--device", self.pr.device, "--preset", self.pr.preset, "--languages-per-step", "0" if multilingual else "1"]
         if eval_utts is not None:
             argv += ["--eval-max-utts", str(eval_utts)]
+        if multilingual and self.pr.language_loss != "equal":
+            argv += ["--language-loss", self.pr.language_loss]
 
         def from_dense() -> list[str]:  # the dense run's optimiser settings, as the pruning phases use them
             from ..methods.config import PruneConfig
@@ -198,8 +200,12 @@ class Planner:
 
     def prune_job(self, seed: int, name: str, method: str, dense: Path, corpus: Path, languages: tuple[str, ...],
                   extra: list[str], batches: int, eval_utts: int | None) -> Job:
+        from ..methods.config import MONOLINGUAL_METHODS
+
+        weigh = self.pr.language_loss != "equal" and method not in MONOLINGUAL_METHODS  # (mono: one language per step)
         argv = ["prune", "--method", method, "--from", str(dense), "--languages", ",".join(languages),
-                *self.common_prune(seed, corpus, eval_utts), *extra]
+                *self.common_prune(seed, corpus, eval_utts), *(["--language-loss", self.pr.language_loss] if weigh else []),
+                *extra]
         return self._job(seed, name, "prune", argv, languages=languages, batches=batches,
                          eval_utts=(eval_utts or self.pr.test_utts) * len(languages) if eval_utts != 0 else 0)
 

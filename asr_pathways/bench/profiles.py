@@ -61,6 +61,7 @@ class Profile:
     target: float = 0.7
     mid: float = 0.5
     block: str = "8x1"
+    language_loss: str = "equal"  # multilingual phases and the multilingual dense control: prune/train --language-loss
     seeds: tuple[int, ...] = (0, 1, 2)  # the headline comparisons' seeds
     secondary_seeds: tuple[int, ...] | None = None  # LTH-initialised adaptive, runs from the target, --scores shared,
     # the per-language sparsity curve (None: every seed)

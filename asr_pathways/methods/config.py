@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..options import check_choices, defining, option
+from ..train_config import LANGUAGE_LOSS
 from .scores import SCORES
 
 METHODS = ("imp", "lth", "lap", "pathways", "adaptive", "dynamic")
@@ -27,7 +28,7 @@ PRUNED_WEIGHTS = ("keep_values", "zero_trainable")
 LR_SCHEDULES = ("cosine", "linear", "constant")
 LR_SCOPES = ("round", "phase")
 OPTIMIZER_STATES = ("fresh", "carry")
-LATER_OPTIONS = {"final_steps": None, "final_adapt": True, "score_steps": 10}  # name -> default: not in the identity of a run that keeps it
+LATER_OPTIONS = {"final_steps": None, "final_adapt": True, "score_steps": 10, "language_loss": "equal"}  # name -> default: not in the identity of a run that keeps it
 
 WHAT, SCHEDULE, SELECTION, TRAINING, CONTROL = (
     "what to prune", "schedule", "mask selection", "training of the pruning phases", "evaluation and control")
@@ -133,6 +134,10 @@ class PruneConfig:
                                              "languages sampled by weight)", group=TRAINING)
     language_weights: str | None = option(None, help="sampling weights: auto, uniform, hours, or en=2,fr=1",
                                           default_text="the --from run's", group=TRAINING)
+    language_loss: str = option("equal", help="lap/pathways/dynamic with one batch per language per step: equal (each "
+                                              "language's mean loss counts once) or weighted (K x its language weight, "
+                                              "so the languages are weighted as in the dense run's mixed batches; "
+                                              "docs/method.md)", choices=LANGUAGE_LOSS, group=TRAINING)
     checkpoint_every: int | None = option(None, help="extra checkpoints between events", default_text="the --from run's",
                                           defining=False, group=TRAINING)
     seed: int = option(0, help="seed of data order and augmentation", group=TRAINING)

@@ -142,6 +142,7 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
     if cfg.checkpoint_every is not None:
         d["checkpoint_every"] = cfg.checkpoint_every
     d["languages_per_step"] = 1 if cfg.monolingual else cfg.languages_per_step
+    d["language_loss"] = cfg.language_loss
     d["batching"] = "language"  # a pathway phase needs monolingual batches, whatever the dense run used
     tc = TrainConfig.from_dict(d, source="prune options")
     starts = [0]
