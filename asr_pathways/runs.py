@@ -141,15 +141,18 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 # ----------------------------------------------------------------------------------- opening
 RUN_RECORD = "run.json"
 NON_DEFINING_TRAIN = ("log_every", "checkpoint_every", "eval_every", "keep_checkpoints", "dev_max_utts")  # change no result: a resumed run may use others
+LATER_TRAIN = {"frame_multiple": 1, "token_multiple": 1, "language_loss": "equal"}  # added later: left out while at their default
 
 
 def train_defining(rc: RunConfig) -> dict[str, Any]:
     """What defines a training run: model, tokenizer, data (corpus, languages, --init) and every
-    training setting but the logging and checkpointing frequencies."""
+    training setting but the logging and checkpointing frequencies (settings added after runs existed
+    are left out while they hold their default, so that those runs keep their identity and resume)."""
+    train = {k: list(v) if isinstance(v, tuple) else v for k, v in rc.train.items()
+             if k not in NON_DEFINING_TRAIN and not (k in LATER_TRAIN and v == LATER_TRAIN[k])}
     return {
         "model": rc.model, "tokenizer": rc.tokenizer, "languages": list(rc.languages),
-        "corpus": str(Path(rc.corpus).resolve()), "init": str(Path(rc.init).resolve()) if rc.init else None,
-        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in rc.train.items() if k not in NON_DEFINING_TRAIN},
+        "corpus": str(Path(rc.corpus).resolve()), "init": str(Path(rc.init).resolve()) if rc.init else None, "train": train,
     }
 
 

@@ -161,8 +161,9 @@ class Trainer:
     def loss_scale(self, lang: str) -> float:
         """Factor on ``lang``'s mean batch loss in a step: ``K · w_lang`` with ``language_loss: weighted`` and one
         batch of each of the K languages per step (the languages weighted as in a mixed batch, the total as with
-        ``equal``), else 1 (with sampled languages the sampling already follows the weights)."""
-        if self.cfg.language_loss != "weighted" or self.mixed is not None or self.cfg.languages_per_step != 0:
+        ``equal``), else 1 (with 0 < languages_per_step < K the sampling already follows the weights)."""
+        k = self.cfg.languages_per_step
+        if self.cfg.language_loss != "weighted" or self.mixed is not None or 0 < k < len(self.languages):
             return 1.0
         return len(self.languages) * self.weights.get(lang, 0.0)
 

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.parts.split(","))
     if not parts or parts - {"mono", "multi"}:
         p.error(f"--parts {args.parts!r}: expected mono, multi or mono,multi")
+    if args.language_loss is not None and "multi" not in parts:
+        p.error("--language-loss weighs the languages of a multilingual step; --parts mono has none (add multi)")
     from asr_pathways.methods.config import PruneConfig
 
     mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor

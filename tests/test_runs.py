@@ -74,3 +74,20 @@ def test_legacy_folders_are_identified_by_their_old_record(tmp_path: Path):
     assert open_run_folder(run, DEFINING, kind="train", legacy=DEFINING).resumed
     with pytest.raises(InputError, match="steps: 10 -> 20"):
         open_run_folder(run, {**DEFINING, "train": {"lr": 0.001, "steps": 20}}, kind="train", legacy=DEFINING)
+
+
+def test_settings_added_later_keep_old_runs_identities_at_their_default():
+    """A train setting added after runs existed (language_loss, frame_multiple, token_multiple) is left out of the
+    identity while it holds its default, so a run written before it still resumes; a non-default value counts."""
+    from asr_pathways.methods.config import PruneConfig
+    from asr_pathways.runs import RunConfig, train_defining
+
+    def rc(**train):
+        return RunConfig("tiny", {"d_model": 8}, {"lr": 1e-3, "steps": 10} | train, {"vocab_size": 32}, "data/x", ["en"])
+
+    old = identity(train_defining(rc()))
+    assert identity(train_defining(rc(language_loss="equal", frame_multiple=1, token_multiple=1))) == old
+    assert identity(train_defining(rc(language_loss="weighted"))) != old
+    prune = PruneConfig("pathways", "runs/d", "runs/p", masks_from="runs/l")
+    assert "language_loss" not in prune.defining()
+    assert PruneConfig("pathways", "runs/d", "runs/p", masks_from="runs/l", language_loss="weighted").defining()["language_loss"] == "weighted"

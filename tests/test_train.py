@@ -128,8 +128,14 @@ def test_weighted_language_loss_scales_each_language_by_k_times_its_weight(tiny_
     equal.train_step(), uniform.train_step()
     for k, v in params(uniform.model).items():
         assert torch.equal(v, params(equal.model)[k]), k
-    mixed = make_trainer(tiny_corpus, tmp_path / "m", steps=2, batching="mixed", language_loss="weighted", language_weights="en=3,fr=1")
-    assert mixed.loss_scale("en") == 1.0  # a mixed batch is already drawn by the weights
+    for name, other in (("m", dict(batching="mixed", languages_per_step=0, language_loss="weighted")),  # drawn by the weights
+                        ("s", dict(batching="language", languages_per_step=1, language_loss="weighted")),  # sampled by them
+                        ("q", dict(batching="language", languages_per_step=0, language_loss="equal"))):
+        tr = make_trainer(tiny_corpus, tmp_path / name, steps=2, language_weights="en=3,fr=1", **other)
+        assert (tr.loss_scale("en"), tr.loss_scale("fr")) == (1.0, 1.0), name
+    every = make_trainer(tiny_corpus, tmp_path / "k2", steps=2, languages_per_step=2, language_loss="weighted",
+                         language_weights="en=3,fr=1")  # k >= K: every language in every step, as with 0
+    assert every.loss_scale("en") == pytest.approx(1.5)
 
 
 def test_checkpoint_round_trip(tiny_corpus, tmp_path):

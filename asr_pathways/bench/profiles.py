@@ -121,6 +121,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if isinstance(d.get("eight"), dict):
         d["eight"] = _build(EightLanguages, d["eight"], path)
     pr = _build(Profile, d, path)
+    if pr.language_loss not in ("equal", "weighted"):
+        raise InputError(f"unknown language_loss {pr.language_loss!r}", path=path, field="language_loss", expected="equal or weighted")
     bad = [x for x in pr.parts if x not in PARTS + DEMO_PARTS]
     if bad:
         raise InputError(f"unknown part(s) {bad}", path=path, field="parts", expected=", ".join(PARTS + DEMO_PARTS))

@@ -136,8 +136,9 @@ class PruneConfig:
                                           default_text="the --from run's", group=TRAINING)
     language_loss: str = option("equal", help="lap/pathways/dynamic with one batch per language per step: equal (each "
                                               "language's mean loss counts once) or weighted (K x its language weight, "
-                                              "so the languages are weighted as in the dense run's mixed batches; "
-                                              "docs/method.md)", choices=LANGUAGE_LOSS, group=TRAINING)
+                                              "--language-weights, so the languages are weighted as in a mixed batch "
+                                              "drawn with those weights; docs/method.md)", choices=LANGUAGE_LOSS,
+                                group=TRAINING)
     checkpoint_every: int | None = option(None, help="extra checkpoints between events", default_text="the --from run's",
                                           defining=False, group=TRAINING)
     seed: int = option(0, help="seed of data order and augmentation", group=TRAINING)
