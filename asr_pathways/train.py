@@ -329,11 +329,8 @@ class Trainer:
             dist.all_gather_object(all_data, data_states[0])
             dist.all_gather_object(all_gen, gen_states[0])
             data_states, gen_states = all_data, all_gen
-        if not self.dist.is_main:
-            if self.dist.enabled:
-                import torch.distributed as dist
-
-                dist.barrier()
+        if not self.dist.is_main:  # a DDP rank other than 0: dist was imported above
+            dist.barrier()
             return
         bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
         if bad:

@@ -15,6 +15,11 @@ Three configurations of the `small` model are timed in one process, interleaved 
 - ``fixed``: the ``new`` model and loss on fixed-shape batches of 16 utterances x 4 s (real
   features and tokens cropped to 400 frames and to the corpus's mean tokens per 4 s): no padding,
   no loading; the reference that real batches are compared with.
+- ``repeated`` (diagnostic): the ``new`` recipe with one of its real batches (the median-sized of 20)
+  repeated every step: its shape and padding, but no loading and no new shapes. ``new`` vs
+  ``repeated`` is what loading and changing shapes cost; ``repeated`` vs ``fixed`` what the batch's
+  make-up costs (more, shorter utterances, padding). The ``new`` row also times its batch loading
+  (``MixedStream.next``) apart.
 
 Throughput is audio seconds (valid frames, before padding) per wall second of ``train_step``.
 Not timed: building the feature cache (once per corpus, in ``make_trainer``) and the first
@@ -66,6 +71,35 @@ def _reexec_with_tcmalloc() -> None:
     if libs:
         os.environ["LD_PRELOAD"] = libs[0]
         os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+class RepeatedBatch:
+    """One batch, returned every step (the ``repeated`` diagnostic)."""
+
+    def __init__(self, batch) -> None:
+        self.batch = batch
+
+    def next(self):
+        return self.batch
+
+    def state_dict(self):
+        return {}
+
+
+class TimedStream:
+    """Wraps a batch stream and adds up the seconds its ``next()`` takes (loading inside a step)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.seconds = stream, 0.0
+
+    def next(self):
+        t0 = time.perf_counter()
+        b = self.stream.next()
+        self.seconds += time.perf_counter() - t0
+        return b
+
+    def state_dict(self):
+        return self.stream.state_dict()
 
 
 class FixedShapeStream:
@@ -183,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.quantised:
         trainers["quantised"] = make_trainer(corpus, tokenizer, preset["model"], new_train | QUANTISED, tmp / "quantised")
+    trainers["repeated"] = make_trainer(corpus, tokenizer, preset["model"], new_train, tmp / "repeated")
     # the corpus's mean tokens per second sets the fixed batches' label length
     sample = [trainers["new"].mixed.next() if trainers["new"].mixed else next(iter(trainers["new"].streams.values())).next() for _ in range(20)]
     tokens_per_s = sum(float(b.token_lens.sum()) for b in sample) / sum(float(b.feature_lens.sum()) / 100 for b in sample)
@@ -190,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     trainers["fixed"].mixed = FixedShapeStream(trainers["fixed"].mixed, 16, 400, fixed_tokens)
     padding = {"new": grid_padding(sample, int(preset["model"].get("subsampling_factor", 4)))}
     padding["old"] = grid_padding([s.next() for s in trainers["old"].streams.values() for _ in range(5)])
+    median = sorted(sample, key=lambda b: float(b.feature_lens.sum()))[len(sample) // 2]
+    trainers["repeated"].mixed = RepeatedBatch(median)
+    padding["repeated"] = grid_padding([median], int(preset["model"].get("subsampling_factor", 4)))
+    load = TimedStream(trainers["new"].mixed)
 
     fills = bucket_fill(corpus, tokenizer, trainers["new"].weights, float(new_train["max_duration"]),
                         int(preset["model"].get("subsampling_factor", 4)))
@@ -197,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, tr in trainers.items():
         for _ in range(args.warmup):
             tr.train_step()
+    trainers["new"].mixed = load  # from here on its loading is timed too
     t_start = time.perf_counter()
     for r in range(args.rounds):
         for name, tr in trainers.items():
@@ -216,14 +256,17 @@ def main(argv: list[str] | None = None) -> int:
             "audio_seconds_per_step": sum(t["audio"]) / t["steps"],
             "steps": t["steps"],
         }
-    for name in ("old", "new"):
+    for name in ("old", "new", "repeated"):
         rows[name]["grid_padding"] = padding[name]
+    rows["new"]["loading_seconds_per_step"] = load.seconds / timing["new"]["steps"]
     if "quantised" in rows:
         rows["quantised"]["grid_padding"] = float("nan")
     rows["fixed"]["grid_padding"] = 0.0
     result = {
         "new_over_old": rows["new"]["audio_seconds_per_second"] / rows["old"]["audio_seconds_per_second"],
         "new_over_fixed": rows["new"]["audio_seconds_per_second"] / rows["fixed"]["audio_seconds_per_second"],
+        "new_over_repeated": rows["new"]["audio_seconds_per_second"] / rows["repeated"]["audio_seconds_per_second"],
+        "repeated_over_fixed": rows["repeated"]["audio_seconds_per_second"] / rows["fixed"]["audio_seconds_per_second"],
         **({"quantised_over_new": rows["quantised"]["audio_seconds_per_second"] / rows["new"]["audio_seconds_per_second"]}
            if "quantised" in rows else {}),
         "configurations": rows,
@@ -253,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                f"pruned RNN-T loss, dropout 0, 32 subsampling channels, {new_train.get('num_buckets', 10)} duration buckets, "
                f"SpecAugment {'on' if new_train.get('spec_augment', True) else 'off'} (docs/training.md)",
         "fixed": f"new model, loss and settings, fixed 16 x 4 s batches, {fixed_tokens} tokens, no padding or loading",
+        "repeated": "new, one of its real batches (median size of 20) repeated every step: no loading, one shape (diagnostic)",
         "quantised": f"new, every batch padded to a multiple of {QUANTISED['frame_multiple']} frames and "
                      f"{QUANTISED['token_multiple']} labels (train settings frame_multiple, token_multiple)",
     }
@@ -261,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['audio_seconds_per_step']:.1f} | {'—' if r['grid_padding'] != r['grid_padding'] else format(100 * r['grid_padding'], '.0f') + '%'} |")
     quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples; not checked on dev)." if "quantised_over_new" in result else ""
     lines += ["", f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x.**{quant} "
+              f"Diagnostics: new / repeated = {result['new_over_repeated']:.2f}x (what loading and changing shapes cost; the new "
+              f"recipe's loading takes {1000 * rows['new']['loading_seconds_per_step']:.1f} ms per step, of a "
+              f"{1000 * rows['new']['seconds_per_step_median']:.0f} ms median step), repeated / fixed = "
+              f"{result['repeated_over_fixed']:.2f}x (the batch's make-up). "
               "Not timed: the one-off feature-cache build and the first epoch plan. The fixed batches are all 4-s utterances, "
               "so new / fixed also includes attention's and the LSTM's dependence on length, not only padding and loading. "
               "Raw numbers: benchmarks/results/train_speed.json."]
