@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--language-loss", choices=("equal", "weighted"), default=None,
                    help="the multilingual runs' weighting of the languages in a step (ASR Pathways and the multilingual control; "
                         "prune's and train's --language-loss; default: equal)")
+    p.add_argument("--mono-max-duration", type=float, default=None,
+                   help="seconds of audio per batch of the monolingual IMP run and its dense control (prune's --max-duration; "
+                        "default: the dense run's batch / its languages, 16 s for the small preset)")
     p.add_argument("--parts", default="mono,multi",
                    help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--parts {args.parts!r}: expected mono, multi or mono,multi")
     if args.language_loss is not None and "multi" not in parts:
         p.error("--language-loss weighs the languages of a multilingual step; --parts mono has none (add multi)")
+    if args.mono_max_duration is not None and "mono" not in parts:
+        p.error("--mono-max-duration sets the IMP run's batch; --parts multi has none (add mono)")
     from asr_pathways.methods.config import PruneConfig
 
     mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor
@@ -120,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     # the options that differ from the defaults, as written on the command line (also in the record's name)
     variant = {k: f"{v:g}" if isinstance(v, float) else str(v)
                for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
-                            ("block", args.block), ("scope", args.scope), ("language-loss", args.language_loss)) if v is not None}
+                            ("block", args.block), ("scope", args.scope), ("language-loss", args.language_loss),
+                            ("mono-max-duration", args.mono_max_duration)) if v is not None}
     multi_only = ["--language-loss", variant["language-loss"]] if "language-loss" in variant else []  # mono phases have one language per step
+    mono_only = ["--max-duration", variant["mono-max-duration"]] if "mono-max-duration" in variant else []
     for k, v in variant.items():
-        if k != "language-loss":
+        if k not in ("language-loss", "mono-max-duration"):
             common += [f"--{k}", v]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "mono" in parts:
         run_or_reuse("imp", out / f"imp-{args.language}",
-                     ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}")])
+                     ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}"), *mono_only])
     if "multi" in parts:
         run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
         run_or_reuse("pathways", out / "pathways",
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rc = read_run_config(dense)
     batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
-    def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float, extra: list[str] = ()) -> None:
+    def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float, extra: list[str] = (), batch: float = batch) -> None:
         run_or_reuse(name, out / name, ["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),
                            "--lr-schedule", "cosine", "--batching", "language", "--languages-per-step", per_step,
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     imp_steps = len(sparsity_levels(0.0, args.target, args.prune_step)) * T  # IMP's rounds, the last one at the target
     runs = {}
     if "mono" in parts:
-        continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f)
+        continued(f"dense-continued-{args.language}", [args.language], imp_steps, "1", mono_f,
+                  batch=args.mono_max_duration if args.mono_max_duration is not None else batch)
         runs |= {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}"}
     if "multi" in parts:
         continued("dense-continued", languages, 2 * T, "0", multi_f, multi_only)
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
     suffix = (("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "")
-              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join(f"_final{v}" if k == "final-lr-ratio" else f"_{v}" for k, v in variant.items()))
+              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join({"final-lr-ratio": "_final", "mono-max-duration": "_batch"}.get(k, "_") + v for k, v in variant.items()))
     record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)

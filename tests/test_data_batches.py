@@ -166,6 +166,18 @@ def test_feature_cache_matches_inline_fbank_and_invalidates(corpus, tmp_path):
     for _ in range(3):
         x, y = cached.next(), inline.next()
         assert x.cut_ids == y.cut_ids and torch.equal(x.features, y.features)
+    # monolingual streams too (their batches are copied straight out of the cache's view)
+    mono_cached = LanguageStream(cuts, tok, "it", 12.0, seed=5, num_buckets=3, features=split)
+    mono_inline = LanguageStream(cuts, tok, "it", 12.0, seed=5, num_buckets=3)
+    for _ in range(3):
+        x, y = mono_cached.next(), mono_inline.next()
+        assert x.cut_ids == y.cut_ids and torch.equal(x.features, y.features) and torch.equal(x.feature_lens, y.feature_lens)
+    # a view is the cache's own frames (no copy); get() is a copy the caller may change
+    cut = list(cuts)[0]
+    view, copy = split.view(cut.id), split.get(cut.id)
+    assert np.shares_memory(view, split.frames) and not view.flags.writeable
+    copy.add_(1.0)
+    assert torch.equal(torch.from_numpy(np.array(view)), split.get(cut.id)) and not torch.equal(copy, split.get(cut.id))
     folder = cache.folder("it", "train")
     assert (folder / "train.npy").is_file() and (folder / "train.json").is_file()
     # a second cache object reuses the files (no rebuild: the memory map is of the same file)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..train_config import LANGUAGE_LOSS
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 BENCH_PROFILES = ("tiny", "small", "gpu", "base")  # what `asr-pathways bench --profile` offers (demo: `asr-pathways demo`)
@@ -121,8 +122,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if isinstance(d.get("eight"), dict):
         d["eight"] = _build(EightLanguages, d["eight"], path)
     pr = _build(Profile, d, path)
-    if pr.language_loss not in ("equal", "weighted"):
-        raise InputError(f"unknown language_loss {pr.language_loss!r}", path=path, field="language_loss", expected="equal or weighted")
+    if pr.language_loss not in LANGUAGE_LOSS:
+        raise InputError(f"unknown language_loss {pr.language_loss!r}", path=path, field="language_loss", expected=" or ".join(LANGUAGE_LOSS))
     bad = [x for x in pr.parts if x not in PARTS + DEMO_PARTS]
     if bad:
         raise InputError(f"unknown part(s) {bad}", path=path, field="parts", expected=", ".join(PARTS + DEMO_PARTS))

@@ -90,14 +90,17 @@ def _pack(order: Sequence[int], durations: Sequence[float], max_duration: float)
     return batches
 
 
-def _collate(language: str, feats: list[torch.Tensor], toks: list[list[int]], texts: list[str], ids: list[str], languages: list[str] | None = None) -> Batch:
+def _collate(language: str, feats: "list[torch.Tensor | np.ndarray]", toks: list[list[int]], texts: list[str], ids: list[str], languages: list[str] | None = None) -> Batch:
+    """Pad and stack; a feature matrix may be a (T, 80) tensor or a cached (T, 80) array (a view of the
+    memory-mapped cache, copied once, straight into the padded batch)."""
     B = len(feats)
     T = max(f.shape[0] for f in feats)
     U = max(1, max(len(t) for t in toks))
     features = torch.zeros(B, T, NUM_MEL_BINS, dtype=torch.float32)
     tokens = torch.zeros(B, U, dtype=torch.long)
+    out = features.numpy()
     for b, (f, t) in enumerate(zip(feats, toks)):
-        features[b, : f.shape[0]] = f
+        out[b, : f.shape[0]] = f.numpy() if isinstance(f, torch.Tensor) else f
         tokens[b, : len(t)] = torch.tensor(t, dtype=torch.long)
     return Batch(
         language=language,
@@ -136,8 +139,14 @@ class _Loader:
             raise ValueError(f"cut {cut.id} is at {cut.sampling_rate} Hz, expected {SAMPLE_RATE}")
         return compute_fbank(audio[0], SAMPLE_RATE)
 
+    def frames(self, i: int) -> "torch.Tensor | np.ndarray":
+        """Like :meth:`fbank`, but a cached utterance comes as a view of the cache (no copy; read-only)."""
+        if self.features is not None:
+            return self.features.view(self.cuts[i].id)
+        return self.fbank(i)
+
     def make(self, idx: Sequence[int]) -> Batch:
-        feats = [self.fbank(i) for i in idx]
+        feats = [self.frames(i) for i in idx]
         toks = [self.tokens(i) for i in idx]
         texts = [_cut_text(self.cuts[i]) for i in idx]
         return _collate(self.language, feats, toks, texts, [self.cuts[i].id for i in idx])
@@ -355,7 +364,7 @@ class MixedStream:
 
     def next(self) -> Batch:
         items = self.next_items()
-        feats = [self.loaders[l].fbank(i) for l, i in items]
+        feats = [self.loaders[l].frames(i) for l, i in items]
         toks = [self.loaders[l].tokens(i) for l, i in items]
         texts = [_cut_text(self.loaders[l].cuts[i]) for l, i in items]
         ids = [self.loaders[l].cuts[i].id for l, i in items]

@@ -85,12 +85,17 @@ class SplitFeatures:
     def num_frames(self, cut_id: str) -> int:
         return self.index[cut_id][1]
 
-    def get(self, cut_id: str) -> torch.Tensor:
+    def view(self, cut_id: str) -> np.ndarray:
+        """The cut's (T, 80) frames as a view of the cache (no copy; read-only when memory-mapped)."""
         try:
             start, n = self.index[cut_id]
         except KeyError:
             raise InputError(f"cut {cut_id!r} is not in the feature cache", path=self.path, hint="delete the cache folder to rebuild it") from None
-        return torch.from_numpy(np.array(self.frames[start : start + n], dtype=np.float32))
+        return self.frames[start : start + n]
+
+    def get(self, cut_id: str) -> torch.Tensor:
+        """The cut's (T, 80) frames as a float32 tensor of its own."""
+        return torch.from_numpy(np.array(self.view(cut_id), dtype=np.float32))
 
 
 class FeatureCache:
