@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mono-max-duration", type=float, default=None,
                    help="seconds of audio per batch of the monolingual IMP run and its dense control (prune's --max-duration; "
                         "default: the dense run's batch / its languages, 16 s for the small preset)")
+    p.add_argument("--multi-max-duration", type=float, default=None,
+                   help="seconds of audio per language batch of ASR Pathways and the multilingual dense control (a step holds one "
+                        "per language; default: the dense run's batch / its languages); LTH keeps the default")
     p.add_argument("--parts", default="mono,multi",
                    help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--language-loss weighs the languages of a multilingual step; --parts mono has none (add multi)")
     if args.mono_max_duration is not None and "mono" not in parts:
         p.error("--mono-max-duration sets the IMP run's batch; --parts multi has none (add mono)")
+    if args.multi_max_duration is not None and "multi" not in parts:
+        p.error("--multi-max-duration sets the multilingual runs' batches; --parts mono has none (add multi)")
     from asr_pathways.methods.config import PruneConfig
 
     mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor
@@ -126,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     variant = {k: f"{v:g}" if isinstance(v, float) else str(v)
                for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
                             ("block", args.block), ("scope", args.scope), ("language-loss", args.language_loss),
-                            ("mono-max-duration", args.mono_max_duration)) if v is not None}
+                            ("mono-max-duration", args.mono_max_duration), ("multi-max-duration", args.multi_max_duration)) if v is not None}
     multi_only = ["--language-loss", variant["language-loss"]] if "language-loss" in variant else []  # mono phases have one language per step
     mono_only = ["--max-duration", variant["mono-max-duration"]] if "mono-max-duration" in variant else []
+    multi_batch = ["--max-duration", variant["multi-max-duration"]] if "multi-max-duration" in variant else []
     for k, v in variant.items():
-        if k not in ("language-loss", "mono-max-duration"):
+        if k not in ("language-loss", "mono-max-duration", "multi-max-duration"):
             common += [f"--{k}", v]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
         run_or_reuse("pathways", out / "pathways",
                      ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
-                      "--steps", str(2 * T), "--out", str(out / "pathways"), *multi_only])
+                      "--steps", str(2 * T), "--out", str(out / "pathways"), *multi_only, *multi_batch])
     # the control: dense, trained on with the phases' schedule (as benchmarks/paper.py's continued jobs)
     from asr_pathways.methods.schedule import sparsity_levels
     from asr_pathways.runs import read_run_config
@@ -171,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                   batch=args.mono_max_duration if args.mono_max_duration is not None else batch)
         runs |= {"imp": out / f"imp-{args.language}", f"dense-continued-{args.language}": out / f"dense-continued-{args.language}"}
     if "multi" in parts:
-        continued("dense-continued", languages, 2 * T, "0", multi_f, multi_only)
+        continued("dense-continued", languages, 2 * T, "0", multi_f, multi_only,
+                  batch=args.multi_max_duration if args.multi_max_duration is not None else batch)
         runs |= {"lth": out / "lth", "pathways": out / "pathways", "dense-continued": out / "dense-continued"}
     rows = {}
     for name, run in runs.items():
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
     suffix = (("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "")
-              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join({"final-lr-ratio": "_final", "mono-max-duration": "_batch"}.get(k, "_") + v for k, v in variant.items()))
+              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join({"final-lr-ratio": "_final", "mono-max-duration": "_batch", "multi-max-duration": "_mbatch"}.get(k, "_") + v for k, v in variant.items()))
     record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)

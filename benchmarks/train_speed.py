@@ -2,9 +2,15 @@
 
     .venv/bin/python benchmarks/train_speed.py --corpus data/mls4     # re-execs itself with tcmalloc
 
-Three configurations of the `small` model are timed in one process, interleaved round by round
-(so that load from other processes hits all of them alike), each through ``Trainer.train_step``
-(forward, backward, AdamW, bf16 autocast, SpecAugment where the configuration has it):
+The configurations of the `small` model are timed in one process, each through ``Trainer.train_step``
+(forward, backward, AdamW, bf16 autocast, SpecAugment where the configuration has it), in rounds:
+a round runs every configuration in turn (odd rounds in reverse order, so that a drift of the
+machine's speed hits all of them alike), each for ``--round-warmup`` untimed steps and then
+``--steps`` timed ones. The untimed steps put a configuration in the steady state of a training run:
+the new recipe's batches all differ in shape, and its first steps after other configurations ran
+are slow while the allocator and the CPU kernels prepare its sizes and shapes (timed in 10-step
+rounds without them it ran at 0.65x its speed alone; BENCHMARKS.md). After the rounds the new
+recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's own pace).
 
 - ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
   comparison can be rerun after the presets change): one 16-s monolingual batch per language per
@@ -189,9 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", default="data/mls4", help="corpus folder (asr-pathways corpus synth)")
     p.add_argument("--preset", default="small", help="preset whose settings are the new recipe")
-    p.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
-    p.add_argument("--steps", type=int, default=6, help="timed steps per configuration per round")
+    p.add_argument("--rounds", type=int, default=2, help="rounds; each times every configuration once, in turn (odd rounds in reverse order)")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per configuration per round")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration first")
+    p.add_argument("--round-warmup", type=int, default=60,
+                   help="untimed steps at the start of every configuration's round, so that it is timed in the steady state "
+                        "of a training run: after the other configurations ran, the allocator's and the CPU kernels' caches "
+                        "hold their sizes and shapes (the new recipe, whose every batch has a new shape, was 0.65x as fast "
+                        "timed in 10-step rounds as alone)")
+    p.add_argument("--contiguous", type=int, default=60,
+                   help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--quantised", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the new recipe with batch shapes padded to multiples (QUANTISED)")
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md and the JSON alone")
@@ -239,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     trainers["new"].mixed = load  # from here on its loading is timed too
     t_start = time.perf_counter()
     for r in range(args.rounds):
-        for name, tr in trainers.items():
+        order = list(trainers.items()) if r % 2 == 0 else list(trainers.items())[::-1]  # ABC, CBA, ...: drift cancels
+        for name, tr in order:
+            untimed_load = load.seconds
+            for _ in range(args.round_warmup):
+                tr.train_step()
+            load.seconds = untimed_load  # the untimed steps' loading is not counted either
             for _ in range(args.steps):
                 t0 = time.perf_counter()
                 info = tr.train_step()
@@ -248,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
                 timing[name]["steps"] += 1
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {sum(t['audio']) / sum(t['seconds']):.1f} audio-s/s" for n, t in timing.items()), flush=True)
     wall = time.perf_counter() - t_start
+    # diagnostic: the new recipe alone for a stretch of consecutive steps, as in a training run
+    contiguous = {"seconds": 0.0, "audio": 0.0, "steps": args.contiguous}
+    for _ in range(args.contiguous):
+        t0 = time.perf_counter()
+        contiguous["audio"] += trainers["new"].train_step()["audio_seconds"]
+        contiguous["seconds"] += time.perf_counter() - t0
     rows = {}
     for name, t in timing.items():
         rows[name] = {
@@ -270,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         **({"quantised_over_new": rows["quantised"]["audio_seconds_per_second"] / rows["new"]["audio_seconds_per_second"]}
            if "quantised" in rows else {}),
         "configurations": rows,
+        **({"new_contiguous": {"audio_seconds_per_second": contiguous["audio"] / contiguous["seconds"], "steps": contiguous["steps"],
+                               "over_fixed": contiguous["audio"] / contiguous["seconds"] / rows["fixed"]["audio_seconds_per_second"]}}
+           if args.contiguous else {}),
         "old_recipe": RECIPE_2026_11,
         "new_recipe": {"preset": args.preset, "model": preset["model"], "train": new_train},
         "fixed_shape": {"batch": 16, "frames": 400, "tokens": fixed_tokens},
@@ -277,16 +304,20 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line("benchmarks/train_speed.py", argv),
         "machine": machine_info(),
         "seed": 0,
+        "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup, "round_warmup": args.round_warmup,
         "wall_seconds": wall,
     }
-    print(f"new/old {result['new_over_old']:.2f}x, new/fixed {result['new_over_fixed']:.2f}x")
+    print(f"new/old {result['new_over_old']:.2f}x, new/fixed {result['new_over_fixed']:.2f}x, "
+          + ", ".join(f"{k} {v['audio_seconds_per_second']:.1f} audio-s/s" for k, v in rows.items())
+          + (f"; new alone {result['new_contiguous']['audio_seconds_per_second']:.1f} audio-s/s" if args.contiguous else ""))
     if args.no_write:
         return 0
     write_result("train_speed", result)
     lines = [
         "## Training throughput (`benchmarks/train_speed.py`)", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} interleaved rounds of "
-        f"{args.steps} steps per configuration after {args.warmup} warm-up steps; wall time {wall:.0f} s.", "",
+        f"{args.steps} steps per configuration after {args.warmup} warm-up steps"
+        f"{f', each round after {args.round_warmup} untimed steps' if args.round_warmup else ''}; wall time {wall:.0f} s.", "",
         "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -309,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
               f"recipe's loading takes {1000 * rows['new']['loading_seconds_per_step']:.1f} ms per step, of a "
               f"{1000 * rows['new']['audio_seconds_per_step'] / rows['new']['audio_seconds_per_second']:.0f} ms mean step), repeated / fixed = "
               f"{result['repeated_over_fixed']:.2f}x (the batch's make-up). "
+              + (f"The new recipe alone for {args.contiguous} consecutive steps after the rounds (as in a training run; not "
+                 f"interleaved, so the machine's drift is not shared): {result['new_contiguous']['audio_seconds_per_second']:.1f} "
+                 f"audio-s/s, {result['new_contiguous']['over_fixed']:.2f}x the fixed row's. " if args.contiguous else "") +
               "Not timed: the one-off feature-cache build and the first epoch plan. The fixed batches are all 4-s utterances, "
               "so new / fixed also includes attention's and the LSTM's dependence on length, not only padding and loading. "
               "Raw numbers: benchmarks/results/train_speed.json."]
