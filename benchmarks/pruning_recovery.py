@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                         "prune's and train's --language-loss; default: equal)")
     p.add_argument("--mono-max-duration", type=float, default=None,
                    help="seconds of audio per batch of the monolingual IMP run and its dense control (prune's --max-duration; "
-                        "default: the dense run's batch / its languages, 16 s for the small preset)")
+                        "default: prune's, the dense run's batch, 64 s for the small preset; 16 s before 2026-12-03)")
     p.add_argument("--multi-max-duration", type=float, default=None,
                    help="seconds of audio per language batch of ASR Pathways and the multilingual dense control (a step holds one "
-                        "per language; default: the dense run's batch / its languages); LTH keeps the default")
+                        "per language; default: prune's, the dense run's batch); LTH keeps the default")
     p.add_argument("--parts", default="mono,multi",
                    help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     from asr_pathways.runs import read_run_config
 
     rc = read_run_config(dense)
-    batch = float(rc.train["max_duration"]) / (len(rc.languages) if rc.train.get("batching") == "mixed" else 1)
+    from asr_pathways.methods.lr import phase_batch_seconds
+
+    batch = phase_batch_seconds(rc.train)  # as the phases' batches (prune's default)
     def continued(name: str, langs: list[str], steps: int, per_step: str, factor: float, extra: list[str] = (), batch: float = batch) -> None:
         run_or_reuse(name, out / name, ["train", "--init", str(dense), "--corpus", args.corpus, "--languages", ",".join(langs),
                            "--steps", str(steps), "--seed", str(args.seed), "--warmup-steps", str(max(1, -(-steps // 10))),

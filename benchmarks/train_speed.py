@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     write_result("train_speed", result)
     lines = [
         "## Training throughput (`benchmarks/train_speed.py`)", "",
-        f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} interleaved rounds of "
+        f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} rounds (every other one in reverse order) of "
         f"{args.steps} steps per configuration after {args.warmup} warm-up steps"
         f"{f', each round after {args.round_warmup} untimed steps' if args.round_warmup else ''}; wall time {wall:.0f} s.", "",
         "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         lines.append(f"| {name} | {what[name]} | {r['audio_seconds_per_second']:.1f} | {r['seconds_per_step_median']:.3f} | "
                      f"{r['audio_seconds_per_step']:.1f} | {'—' if r['grid_padding'] != r['grid_padding'] else format(100 * r['grid_padding'], '.0f') + '%'} |")
-    quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples; not checked on dev)." if "quantised_over_new" in result else ""
+    quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples: in a training run on the demo corpus padding changed neither dev WER nor speed, BENCHMARKS.md)." if "quantised_over_new" in result else ""
     lines += ["", f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x.**{quant} "
               f"Diagnostics: new / repeated = {result['new_over_repeated']:.2f}x (what loading and changing shapes cost; the new "
               f"recipe's loading takes {1000 * rows['new']['loading_seconds_per_step']:.1f} ms per step, of a "

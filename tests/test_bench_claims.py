@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from asr_pathways.bench import BenchOptions, load_profile
+from asr_pathways.errors import InputError
 from asr_pathways.bench.stats import APPROX_MARGIN, Gate, relative_reductions, t_interval, union_matched_sparsity, verdict, wider
 from asr_pathways.report import paired_bootstrap
 
@@ -177,6 +178,20 @@ def test_profile_language_loss_reaches_the_multilingual_runs_only(tmp_path: Path
     assert all("--language-loss" not in planner.jobs[j].argv for j in k["dense-mono"])
     planner, layout = _plan("small", tmp_path / "equal")
     assert all("--language-loss" not in j.argv for j in planner.jobs.values())  # the default keeps the runs' identities
+
+
+def test_profile_phase_batch_reaches_every_pruning_run(tmp_path: Path):
+    """small keeps 16-s phase batches (its time budget); without the field a prune job gets no --max-duration
+    (prune's default: the dense run's batch); a batch of 0 s is refused, naming the field."""
+    planner, _ = _plan("small", tmp_path)
+    prunes = [j for j in planner.jobs.values() if j.kind == "prune"]
+    assert prunes and all(j.argv[j.argv.index("--max-duration") + 1] == "16" for j in prunes)
+    planner, _ = _plan("small", tmp_path / "default", phase_max_duration=None)
+    assert all("--max-duration" not in j.argv for j in planner.jobs.values() if j.kind == "prune")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\npreset: tiny\nphase_max_duration: 0\n")
+    with pytest.raises(InputError, match="phase_max_duration"):
+        load_profile(bad)
 
 
 def test_plan_totals_fit_the_budgets(tmp_path: Path):

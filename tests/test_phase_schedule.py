@@ -271,10 +271,10 @@ def test_optimizer_state_fresh_or_carried(dense: Path):
     assert decay and all(g["weight_decay"] == 0.5 for g in decay)  # the phase's hyper-parameters, not the dense run's
 
 
-def test_phase_after_a_mixed_batch_dense_run_uses_monolingual_batches_of_a_language_share():
+def test_phase_after_a_mixed_batch_dense_run_uses_monolingual_batches_of_the_dense_batch_size():
     base = dict(BASE) | {"batching": "mixed", "max_duration": 64.0, "loss_warmup_steps": 300}
     tc = _phase_train_config(base, _cfg(), total_steps=40, source_languages=4)[0]
-    assert tc.batching == "language" and tc.max_duration == 16.0 and tc.loss_warmup_steps == 0
+    assert tc.batching == "language" and tc.max_duration == 64.0 and tc.loss_warmup_steps == 0
     assert _phase_train_config(base, _cfg(max_duration=30.0), total_steps=40, source_languages=4)[0].max_duration == 30.0
     # a language-batched source keeps its batch size
     assert _phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40, source_languages=4)[0].max_duration == 20.0

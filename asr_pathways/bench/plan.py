@@ -97,8 +97,9 @@ class Planner:
         pr = self.pr
         a = ["--target", f"{pr.target:g}", "--prune-step", f"{pr.p:g}", "--round-steps", str(pr.T), "--block", pr.block,
              "--seed", str(seed), "--corpus", str(corpus), "--device", pr.device]
-        if pr.max_duration:
-            a += ["--max-duration", f"{pr.max_duration:g}"]
+        phase_batch = pr.phase_max_duration or pr.max_duration
+        if phase_batch:
+            a += ["--max-duration", f"{phase_batch:g}"]
         if eval_utts == 0:  # an upstream run whose WER no table shows
             a += ["--eval-split", "none"]
         else:  # a final model: evaluated on test, once (schedules and learning rates are chosen on dev)
@@ -187,11 +188,11 @@ class Planner:
 
         def from_dense() -> list[str]:  # the dense run's optimiser settings, as the pruning phases use them
             from ..methods.config import PruneConfig
+            from ..methods.lr import phase_batch_seconds
             from ..runs import read_run_config
 
-            rc = read_run_config(dense)
-            t = rc.train
-            batch = float(t["max_duration"]) / (len(rc.languages) if t.get("batching") == "mixed" else 1)  # as phases do
+            t = read_run_config(dense).train
+            batch = phase_batch_seconds(t, self.pr.phase_max_duration)  # as the phases' batches
             return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(batch),
                     "--bf16" if t.get("bf16", True) else "--no-bf16"]
 

@@ -56,6 +56,8 @@ class Profile:
     dense_dir: str | None = None
     dense_steps: int = 3000
     max_duration: float | None = None  # batch seconds of audio (None: the preset's / the dense run's)
+    phase_max_duration: float | None = None  # seconds per language batch of the pruning phases and dense controls
+    # (prune --max-duration; None: max_duration, else the dense run's batch)
     T: int = 10  # steps per pruning round
     n: int = 5  # adaptation step within a round
     p: float = 0.25  # prune step (absolute)
@@ -124,6 +126,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
     pr = _build(Profile, d, path)
     if pr.language_loss not in LANGUAGE_LOSS:
         raise InputError(f"unknown language_loss {pr.language_loss!r}", path=path, field="language_loss", expected=" or ".join(LANGUAGE_LOSS))
+    for key in ("max_duration", "phase_max_duration"):
+        if getattr(pr, key) is not None and not getattr(pr, key) > 0:
+            raise InputError(f"{key} is {getattr(pr, key)!r}", path=path, field=key, expected="seconds of audio per batch, above 0 (or leave it out)")
     bad = [x for x in pr.parts if x not in PARTS + DEMO_PARTS]
     if bad:
         raise InputError(f"unknown part(s) {bad}", path=path, field="parts", expected=", ".join(PARTS + DEMO_PARTS))

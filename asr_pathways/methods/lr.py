@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..train_config import TrainConfig
@@ -108,6 +108,18 @@ class SpanSchedule:
         return out
 
 
+def phase_batch_seconds(train: Mapping[str, Any], override: float | None = None) -> float:
+    """Seconds of audio in one language batch of a pruning phase (or of a dense control trained like
+    one): ``override`` when given, else the source run's ``train.max_duration``.
+
+    >>> phase_batch_seconds({"max_duration": 64.0, "batching": "mixed"}), phase_batch_seconds({"max_duration": 64.0}, 16.0)
+    (64.0, 16.0)
+    """
+    if override is not None:
+        return float(override)
+    return float(train.get("max_duration", TrainConfig.max_duration))
+
+
 def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = (),
                        source_languages: int = 1) -> tuple[TrainConfig, SpanSchedule]:
     """The source run's training settings with the pruning phase's overrides (lr, schedule, seed...),
@@ -115,11 +127,13 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
 
     ``base`` is the source run's ``train`` section; ``prune_steps`` the steps of the phase's prune
     events (where ``--lr-schedule-scope round`` restarts the schedule). The peak is ``--lr``, else
-    the source run's peak × ``--lr-factor``. A phase trains on monolingual batches; when the source
-    run used mixed-language batches of ``max_duration`` seconds over ``source_languages`` languages,
-    a phase's batch is ``max_duration / source_languages`` seconds (unless ``--max-duration``), so
-    that a multilingual step with one batch per source language (``--languages-per-step 0``) holds
-    as much audio as a dense step did; a monolingual step holds a quarter of it for four languages.
+    the source run's peak × ``--lr-factor``. A phase trains on monolingual batches of the source
+    run's ``max_duration`` seconds each (:func:`phase_batch_seconds`; ``--max-duration`` sets
+    another), also after a dense run on mixed-language batches: a multilingual step then holds one
+    dense batch per language. Until 2026-12-03 a phase after a mixed-batch run took
+    ``max_duration / source_languages`` (16 s for the `small` preset), and its pruned models and dense
+    controls fell far behind the dense model (BENCHMARKS.md, "The phases' batch"); pass
+    ``--max-duration`` to get that back. ``source_languages`` is kept for callers and unused.
     The returned config's ``warmup_steps`` is the first span's (what config.yaml records).
     """
     known = {f.name for f in fields(TrainConfig)}
@@ -132,10 +146,7 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
         d["final_lr_ratio"] = cfg.final_lr_ratio
     if cfg.weight_decay is not None:
         d["weight_decay"] = cfg.weight_decay
-    if cfg.max_duration is not None:
-        d["max_duration"] = cfg.max_duration
-    elif d.get("batching") == "mixed":
-        d["max_duration"] = float(d.get("max_duration", TrainConfig.max_duration)) / max(1, source_languages)
+    d["max_duration"] = phase_batch_seconds(d, cfg.max_duration)
     d["loss_warmup_steps"] = 0  # the source model is past its loss warm-up
     if cfg.language_weights is not None:
         d["language_weights"] = cfg.language_weights
