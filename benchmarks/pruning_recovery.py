@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                         "default: prune's, the dense run's batch, 64 s for the small preset; 16 s before 2026-12-03)")
     p.add_argument("--multi-max-duration", type=float, default=None,
                    help="seconds of audio per language batch of ASR Pathways and the multilingual dense control (a step holds one "
-                        "per language; default: prune's, the dense run's batch); LTH keeps the default")
+                        "per language; default: prune's, the dense run's batch)")
+    p.add_argument("--lth-max-duration", type=float, default=None,
+                   help="seconds of audio per batch of the LTH run whose masks ASR Pathways starts from (default: prune's)")
     p.add_argument("--parts", default="mono,multi",
                    help="mono: IMP and its control; multi: LTH, ASR Pathways and the multilingual control (default: both)")
     args = p.parse_args(argv)
@@ -116,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--language-loss weighs the languages of a multilingual step; --parts mono has none (add multi)")
     if args.mono_max_duration is not None and "mono" not in parts:
         p.error("--mono-max-duration sets the IMP run's batch; --parts multi has none (add mono)")
-    if args.multi_max_duration is not None and "multi" not in parts:
-        p.error("--multi-max-duration sets the multilingual runs' batches; --parts mono has none (add multi)")
+    if (args.multi_max_duration is not None or args.lth_max_duration is not None) and "multi" not in parts:
+        p.error("--multi-max-duration and --lth-max-duration set the multilingual part's batches; --parts mono has none (add multi)")
     from asr_pathways.methods.config import PruneConfig
 
     mono_f = args.lr_factor if args.lr_factor is not None else PruneConfig.lr_factor
@@ -131,12 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     variant = {k: f"{v:g}" if isinstance(v, float) else str(v)
                for k, v in (("final-lr-ratio", args.final_lr_ratio), ("optimizer-state", args.optimizer_state),
                             ("block", args.block), ("scope", args.scope), ("language-loss", args.language_loss),
-                            ("mono-max-duration", args.mono_max_duration), ("multi-max-duration", args.multi_max_duration)) if v is not None}
+                            ("mono-max-duration", args.mono_max_duration), ("multi-max-duration", args.multi_max_duration),
+                            ("lth-max-duration", args.lth_max_duration)) if v is not None}
     multi_only = ["--language-loss", variant["language-loss"]] if "language-loss" in variant else []  # mono phases have one language per step
     mono_only = ["--max-duration", variant["mono-max-duration"]] if "mono-max-duration" in variant else []
     multi_batch = ["--max-duration", variant["multi-max-duration"]] if "multi-max-duration" in variant else []
+    lth_batch = ["--max-duration", variant["lth-max-duration"]] if "lth-max-duration" in variant else []
     for k, v in variant.items():
-        if k not in ("language-loss", "mono-max-duration", "multi-max-duration"):
+        if k not in ("language-loss", "mono-max-duration", "multi-max-duration", "lth-max-duration"):
             common += [f"--{k}", v]
     dense_wer = wer(dense, split)
     languages = list(dense_wer["languages"])
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         run_or_reuse("imp", out / f"imp-{args.language}",
                      ["prune", "--method", "imp", *common, "--lr-factor", repr(mono_f), "--languages", args.language, "--out", str(out / f"imp-{args.language}"), *mono_only])
     if "multi" in parts:
-        run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth")])
+        run_or_reuse("lth", out / "lth", ["prune", "--method", "lth", *common, "--lr-factor", repr(mono_f), "--languages", ",".join(languages), "--out", str(out / "lth"), *lth_batch])
         run_or_reuse("pathways", out / "pathways",
                      ["prune", "--method", "pathways", *common, "--lr-factor", repr(multi_f), "--languages", ",".join(languages), "--masks-from", str(out / "lth"),
                       "--steps", str(2 * T), "--out", str(out / "pathways"), *multi_only, *multi_batch])
@@ -207,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "round_steps": T,
         "variant": variant,
+        # seconds of audio per language batch of each run (the phases' default changed from 16 to 64 s on 2026-12-03)
+        "batch_seconds": {k: v for k, v in (("imp", args.mono_max_duration or batch), (f"dense-continued-{args.language}", args.mono_max_duration or batch),
+                                             ("lth", args.lth_max_duration or batch), ("pathways", args.multi_max_duration or batch),
+                                             ("dense-continued", args.multi_max_duration or batch)) if k in rows},
         "eval_split": split,
         "dense": str(dense),
         "dense_average_wer": 100 * dense_wer["average"]["wer"],
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # dev runs (choosing T) are kept apart, one record per T; test is the reported result
     suffix = (("" if parts == {"mono", "multi"} else f"_{args.parts}") + (f"_seed{args.seed}" if args.seed else "")
-              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join({"final-lr-ratio": "_final", "mono-max-duration": "_batch", "multi-max-duration": "_mbatch"}.get(k, "_") + v for k, v in variant.items()))
+              + (f"_p{args.prune_step:g}" if args.prune_step != p.get_default("prune_step") else "") + "".join({"final-lr-ratio": "_final", "mono-max-duration": "_batch", "multi-max-duration": "_mbatch", "lth-max-duration": "_lbatch"}.get(k, "_") + v for k, v in variant.items()))
     record = ("pruning_recovery" if split == "test" else f"pruning_recovery_dev_T{T}_lr{mono_f:g}"
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)

@@ -8,8 +8,8 @@ a round runs every configuration in turn (odd rounds in reverse order, so that a
 machine's speed hits all of them alike), each for ``--round-warmup`` untimed steps and then
 ``--steps`` timed ones. The untimed steps put a configuration in the steady state of a training run:
 the new recipe's batches all differ in shape, and its first steps after other configurations ran
-are slow while the allocator and the CPU kernels prepare its sizes and shapes (timed in 10-step
-rounds without them it ran at 0.65x its speed alone; BENCHMARKS.md). After the rounds the new
+can be slow while the allocator and the CPU kernels prepare its sizes and shapes (BENCHMARKS.md,
+"Training throughput", the seventh session's reading). After the rounds the new
 recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's own pace).
 
 - ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--round-warmup", type=int, default=60,
                    help="untimed steps at the start of every configuration's round, so that it is timed in the steady state "
                         "of a training run: after the other configurations ran, the allocator's and the CPU kernels' caches "
-                        "hold their sizes and shapes (the new recipe, whose every batch has a new shape, was 0.65x as fast "
-                        "timed in 10-step rounds as alone)")
+                        "hold their sizes and shapes (the new recipe's every batch has a new shape)")
     p.add_argument("--contiguous", type=int, default=60,
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--quantised", action=argparse.BooleanOptionalAction, default=True,
@@ -245,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fills = bucket_fill(corpus, tokenizer, trainers["new"].weights, float(new_train["max_duration"]),
                         int(preset["model"].get("subsampling_factor", 4)))
-    timing = {k: {"seconds": [], "audio": [], "steps": 0} for k in trainers}
+    timing = {k: {"seconds": [], "audio": [], "steps": 0, "rounds": []} for k in trainers}
     for name, tr in trainers.items():
         for _ in range(args.warmup):
             tr.train_step()
@@ -264,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
                 timing[name]["seconds"].append(time.perf_counter() - t0)
                 timing[name]["audio"].append(info["audio_seconds"])
                 timing[name]["steps"] += 1
+            n = args.steps
+            timing[name]["rounds"].append(sum(timing[name]["audio"][-n:]) / sum(timing[name]["seconds"][-n:]))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {sum(t['audio']) / sum(t['seconds']):.1f} audio-s/s" for n, t in timing.items()), flush=True)
     wall = time.perf_counter() - t_start
+    loading_seconds = load.seconds  # the timed steps' loading (the contiguous steps below load through it too)
     # diagnostic: the new recipe alone for a stretch of consecutive steps, as in a training run
     contiguous = {"seconds": 0.0, "audio": 0.0, "steps": args.contiguous}
     for _ in range(args.contiguous):
@@ -279,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_per_step_median": statistics.median(t["seconds"]),
             "audio_seconds_per_step": sum(t["audio"]) / t["steps"],
             "steps": t["steps"],
+            "audio_seconds_per_second_by_round": t["rounds"],
         }
     for name in ("old", "new", "repeated"):
         rows[name]["grid_padding"] = padding[name]
-    rows["new"]["loading_seconds_per_step"] = load.seconds / timing["new"]["steps"]
+    rows["new"]["loading_seconds_per_step"] = loading_seconds / timing["new"]["steps"]
     if "quantised" in rows:
         rows["quantised"]["grid_padding"] = float("nan")
     rows["fixed"]["grid_padding"] = 0.0
@@ -334,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         lines.append(f"| {name} | {what[name]} | {r['audio_seconds_per_second']:.1f} | {r['seconds_per_step_median']:.3f} | "
                      f"{r['audio_seconds_per_step']:.1f} | {'—' if r['grid_padding'] != r['grid_padding'] else format(100 * r['grid_padding'], '.0f') + '%'} |")
-    quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples: in a training run on the demo corpus padding changed neither dev WER nor speed, BENCHMARKS.md)." if "quantised_over_new" in result else ""
+    quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples: in a 2,800-step training run on the demo corpus padding was not faster, BENCHMARKS.md)." if "quantised_over_new" in result else ""
     lines += ["", f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x.**{quant} "
               f"Diagnostics: new / repeated = {result['new_over_repeated']:.2f}x (what loading and changing shapes cost; the new "
               f"recipe's loading takes {1000 * rows['new']['loading_seconds_per_step']:.1f} ms per step, of a "

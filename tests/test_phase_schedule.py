@@ -273,8 +273,8 @@ def test_optimizer_state_fresh_or_carried(dense: Path):
 
 def test_phase_after_a_mixed_batch_dense_run_uses_monolingual_batches_of_the_dense_batch_size():
     base = dict(BASE) | {"batching": "mixed", "max_duration": 64.0, "loss_warmup_steps": 300}
-    tc = _phase_train_config(base, _cfg(), total_steps=40, source_languages=4)[0]
+    tc = _phase_train_config(base, _cfg(), total_steps=40)[0]
     assert tc.batching == "language" and tc.max_duration == 64.0 and tc.loss_warmup_steps == 0
-    assert _phase_train_config(base, _cfg(max_duration=30.0), total_steps=40, source_languages=4)[0].max_duration == 30.0
+    assert _phase_train_config(base, _cfg(max_duration=30.0), total_steps=40)[0].max_duration == 30.0
     # a language-batched source keeps its batch size
-    assert _phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40, source_languages=4)[0].max_duration == 20.0
+    assert _phase_train_config(dict(BASE) | {"max_duration": 20.0}, _cfg(), total_steps=40)[0].max_duration == 20.0

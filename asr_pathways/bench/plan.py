@@ -192,7 +192,7 @@ class Planner:
             from ..runs import read_run_config
 
             t = read_run_config(dense).train
-            batch = phase_batch_seconds(t, self.pr.phase_max_duration)  # as the phases' batches
+            batch = phase_batch_seconds(t, self.pr.phase_max_duration or self.pr.max_duration)  # as common_prune's phases
             return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(batch),
                     "--bf16" if t.get("bf16", True) else "--no-bf16"]
 

@@ -120,8 +120,7 @@ def phase_batch_seconds(train: Mapping[str, Any], override: float | None = None)
     return float(train.get("max_duration", TrainConfig.max_duration))
 
 
-def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = (),
-                       source_languages: int = 1) -> tuple[TrainConfig, SpanSchedule]:
+def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int, prune_steps: Iterable[int] = ()) -> tuple[TrainConfig, SpanSchedule]:
     """The source run's training settings with the pruning phase's overrides (lr, schedule, seed...),
     and the phase's learning-rate function.
 
@@ -131,9 +130,9 @@ def phase_train_config(base: dict[str, Any], cfg: PruneConfig, total_steps: int,
     run's ``max_duration`` seconds each (:func:`phase_batch_seconds`; ``--max-duration`` sets
     another), also after a dense run on mixed-language batches: a multilingual step then holds one
     dense batch per language. Until 2026-12-03 a phase after a mixed-batch run took
-    ``max_duration / source_languages`` (16 s for the `small` preset), and its pruned models and dense
-    controls fell far behind the dense model (BENCHMARKS.md, "The phases' batch"); pass
-    ``--max-duration`` to get that back. ``source_languages`` is kept for callers and unused.
+    ``max_duration`` / the source run's languages (16 s for the `small` preset), and on dev its pruned
+    models and dense controls stayed far behind the dense model (BENCHMARKS.md, "The phases' batch");
+    ``--max-duration 16`` gives that batch back.
     The returned config's ``warmup_steps`` is the first span's (what config.yaml records).
     """
     known = {f.name for f in fields(TrainConfig)}

@@ -143,8 +143,7 @@ class Phase:
         # zero_trainable: the engine's forward uses every weight and steps freeze nothing; events zero
         self.pm = PathwayModel(self.model, list(self.params), pruned_weights=cfg.pruned_weights)
         self.train_cfg, self.lr = phase_train_config(source.config.train, cfg, schedule.total_steps,
-                                                     [e.step for e in schedule.events if e.kind == "prune"],
-                                                     source_languages=len(source.config.languages))
+                                                     [e.step for e in schedule.events if e.kind == "prune"])
         self.clock = WallClock()
         self.attribution = UpdateAttribution(self.params, self.pathway_names, pathway_of) \
             if scores == "own-updates" and len(self.pathway_names) > 1 else None
