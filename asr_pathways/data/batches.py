@@ -91,8 +91,7 @@ def _pack(order: Sequence[int], durations: Sequence[float], max_duration: float)
 
 
 def _collate(language: str, feats: "list[torch.Tensor | np.ndarray]", toks: list[list[int]], texts: list[str], ids: list[str], languages: list[str] | None = None) -> Batch:
-    """Pad and stack; a feature matrix may be a (T, 80) tensor or a cached (T, 80) array (a view of the
-    memory-mapped cache, copied once, straight into the padded batch)."""
+    """Pad and stack; a (T, 80) matrix is a tensor or a view of the feature cache, copied once into the batch."""
     B = len(feats)
     T = max(f.shape[0] for f in feats)
     U = max(1, max(len(t) for t in toks))
@@ -141,9 +140,7 @@ class _Loader:
 
     def frames(self, i: int) -> "torch.Tensor | np.ndarray":
         """Like :meth:`fbank`, but a cached utterance comes as a view of the cache (no copy; read-only)."""
-        if self.features is not None:
-            return self.features.view(self.cuts[i].id)
-        return self.fbank(i)
+        return self.features.view(self.cuts[i].id) if self.features is not None else self.fbank(i)
 
     def make(self, idx: Sequence[int]) -> Batch:
         feats = [self.frames(i) for i in idx]
