@@ -186,8 +186,13 @@ def test_profile_phase_batch_reaches_every_pruning_run(tmp_path: Path):
     planner, _ = _plan("small", tmp_path)
     prunes = [j for j in planner.jobs.values() if j.kind == "prune"]
     assert prunes and all(j.argv[j.argv.index("--max-duration") + 1] == "16" for j in prunes)
+    controls = {j.name: j for j in planner.jobs.values() if j.kind == "train" and j.name != "dense"}
+    assert controls and all(j.argv[j.argv.index("--max-duration") + 1] == "16" for j in controls.values())
     planner, _ = _plan("small", tmp_path / "default", phase_max_duration=None)
     assert all("--max-duration" not in j.argv for j in planner.jobs.values() if j.kind == "prune")
+    defaults = {j.name: j for j in planner.jobs.values() if j.kind == "train" and j.name != "dense"}
+    # the control's batch then comes from the dense run at run time, and its identity differs from the 16-s one
+    assert all("--max-duration" not in j.argv and j.identity != controls[n].identity for n, j in defaults.items())
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\npreset: tiny\nphase_max_duration: 0\n")
     with pytest.raises(InputError, match="phase_max_duration"):

@@ -185,15 +185,18 @@ class Planner:
             argv += ["--eval-max-utts", str(eval_utts)]
         if multilingual and self.pr.language_loss != "equal":
             argv += ["--language-loss", self.pr.language_loss]
+        profile_batch = self.pr.phase_max_duration or self.pr.max_duration  # as common_prune's phases
+        if profile_batch:  # in the command, so that the job's identity changes with the profile's batch
+            argv += ["--max-duration", f"{profile_batch:g}"]
 
-        def from_dense() -> list[str]:  # the dense run's optimiser settings, as the pruning phases use them
+        def from_dense() -> list[str]:  # the dense run's optimiser settings (and batch), as the pruning phases use them
             from ..methods.config import PruneConfig
             from ..methods.lr import phase_batch_seconds
             from ..runs import read_run_config
 
             t = read_run_config(dense).train
-            batch = phase_batch_seconds(t, self.pr.phase_max_duration or self.pr.max_duration)  # as common_prune's phases
-            return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), "--max-duration", repr(batch),
+            batch = [] if profile_batch else ["--max-duration", repr(phase_batch_seconds(t))]
+            return ["--lr", repr(PruneConfig.lr_factor * float(t["lr"])), *batch,
                     "--bf16" if t.get("bf16", True) else "--no-bf16"]
 
         return self._job(seed, name, "train", argv, languages=languages, batches=steps * len(languages),
