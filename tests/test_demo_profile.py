@@ -16,5 +16,8 @@ def test_demo_corpus_job_uses_the_profiles_lexicon(tmp_path: Path):
     argv = planner.jobs["corpus"].argv
     assert argv[argv.index("--lexicon-size") + 1] == str(pr.lexicon_size)
     assert f"{pr.lexicon_size:,}-word lexicon" in intro_line(pr)
+    # the report header names the monolingual claim's languages: the demo's monolingual rows run on one language
+    assert planner.mono_languages == (pr.ablation_language,)
+    assert {j.argv[j.argv.index("--languages") + 1] for j in planner.jobs.values() if j.name == "imp" or j.name.startswith("adapt")} == {pr.ablation_language}
     small = load_profile("small")  # a measuring profile keeps the synth default
     assert small.lexicon_size is None
