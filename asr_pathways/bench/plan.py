@@ -97,9 +97,8 @@ class Planner:
         pr = self.pr
         a = ["--target", f"{pr.target:g}", "--prune-step", f"{pr.p:g}", "--round-steps", str(pr.T), "--block", pr.block,
              "--seed", str(seed), "--corpus", str(corpus), "--device", pr.device]
-        phase_batch = pr.phase_max_duration or pr.max_duration
-        if phase_batch:
-            a += ["--max-duration", f"{phase_batch:g}"]
+        if self.phase_batch:
+            a += ["--max-duration", f"{self.phase_batch:g}"]
         if eval_utts == 0:  # an upstream run whose WER no table shows
             a += ["--eval-split", "none"]
         else:  # a final model: evaluated on test, once (schedules and learning rates are chosen on dev)
@@ -120,6 +119,12 @@ class Planner:
     def levels(self, start: float, target: float | None = None, p: float | None = None) -> list[float]:
         """The sparsity of every round from ``start`` to ``target`` (default the profile's) by ``p``."""
         return _levels(start, self.pr.target if target is None else target, p or self.pr.p)
+
+    @property
+    def phase_batch(self) -> float | None:
+        """Seconds per language batch the profile sets for the pruning phases and dense controls
+        (``phase_max_duration``, else ``max_duration``; None: prune's default, the dense run's batch)."""
+        return self.pr.phase_max_duration or self.pr.max_duration
 
     @property
     def mono_languages(self) -> tuple[str, ...]:
@@ -185,7 +190,7 @@ class Planner:
             argv += ["--eval-max-utts", str(eval_utts)]
         if multilingual and self.pr.language_loss != "equal":
             argv += ["--language-loss", self.pr.language_loss]
-        profile_batch = self.pr.phase_max_duration or self.pr.max_duration  # as common_prune's phases
+        profile_batch = self.phase_batch  # as common_prune's phases
         if profile_batch:  # in the command, so that the job's identity changes with the profile's batch
             argv += ["--max-duration", f"{profile_batch:g}"]
 
