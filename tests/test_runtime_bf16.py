@@ -1,7 +1,14 @@
-"""bf16 autocast is used only where the hardware runs it natively."""
+"""Process-level runtime settings: bf16 autocast only where the hardware runs it natively; the size of
+oneDNN's kernel cache."""
 
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
 
+import asr_pathways
 from asr_pathways.runtime import bf16_supported
 
 
@@ -12,3 +19,37 @@ def test_bf16_supported_follows_the_cpu_instructions(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
     assert bf16_supported("cpu") is True
     assert bf16_supported("meta") is False
+
+
+def _onednn_cache_after_import(env: dict[str, str]) -> str:
+    code = "import os, asr_pathways; print(os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY'))"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_importing_the_package_enlarges_onednn_kernel_cache_unless_set():
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    assert _onednn_cache_after_import(env) == asr_pathways.ONEDNN_PRIMITIVE_CACHE_CAPACITY == "16384"
+    assert _onednn_cache_after_import(env | {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"}) == "512"
+
+
+def test_onednn_kernel_cache_size_takes_effect_when_set_before_the_first_kernel():
+    """oneDNN reads the capacity at its first kernel: the same 1,100 matmul shapes run twice compile
+    once with the package's capacity, twice with oneDNN's default of 1,024."""
+    code = (
+        "import os, sys, torch\n"
+        "import asr_pathways\n"
+        "w = torch.randn(16, 16)\n"
+        "xs = [torch.randn(m, 16) for m in range(1, 1101)]\n"
+        "run = lambda: [torch.nn.functional.linear(x.bfloat16(), w.bfloat16()) for x in xs]\n"
+        "run()\n"
+        "with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON_CREATION):\n"
+        "    run()\n"
+    )
+    if not bf16_supported("cpu"):
+        pytest.skip("bf16 matmuls take oneDNN's path only where bf16 is native")
+    counts = {}
+    for name, extra in (("package", {}), ("default", {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})):
+        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | extra
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        counts[name] = out.count("cache_miss")
+    assert counts["package"] == 0 and counts["default"] >= 1000

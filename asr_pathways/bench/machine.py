@@ -24,7 +24,7 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model and capability, cores, torch threads and version, tcmalloc, GPU, date, load."""
+    """CPU model and capability, cores, torch threads and version, tcmalloc, oneDNN kernel cache, GPU, date, load."""
     import torch
 
     from ..runtime import bf16_supported
@@ -36,6 +36,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
+        "onednn_primitive_cache": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024 (default)"),
         "date": time.strftime("%Y-%m-%d"),
     }
     if torch.cuda.is_available():
