@@ -9,13 +9,16 @@ import os as _os
 __version__ = "0.1.0"
 
 # oneDNN (PyTorch's CPU kernels) compiles a kernel per operation and shape and keeps 1,024 of them by
-# default. A training run's batches come in a few hundred shapes per epoch (duration buckets), each with
-# ~15-30 kernels, so the default cache thrashes: 28.7 kernel compilations and ~15-20 ms per step of the
-# `small` recipe, against 7.1 and ~3 ms with 16,384 (after 400 steps; BENCHMARKS.md "Training throughput").
-# Read by oneDNN at its first kernel, so set here, before any tensor work; a value already set wins.
-# The cost is memory: ~0.65 GB more resident in that measurement.
+# default. An epoch of the `small` recipe's batches has ~1,070 distinct shapes (174 batch x frames pairs), and
+# a step uses ~250 kernels, so the default cache thrashes: 28.7 kernel compilations and ~15-20 ms per step,
+# against 7.1 and ~3 ms with 16,384 (steps 401-500; BENCHMARKS.md "Training throughput"). oneDNN reads the
+# value at its first kernel, so it is set here, before any tensor work, unless the user set it (either
+# spelling). The cost is memory: >= 0.65 GB more resident at step 500 of that measurement. The variable is
+# inherited by child processes.
 ONEDNN_PRIMITIVE_CACHE_CAPACITY = "16384"
-_os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_PRIMITIVE_CACHE_CAPACITY)
+if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in _os.environ and "DNNL_PRIMITIVE_CACHE_CAPACITY" not in _os.environ:
+    _os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = ONEDNN_PRIMITIVE_CACHE_CAPACITY
+    _os.environ["_ASR_PATHWAYS_SET_ONEDNN_CACHE"] = "1"  # so that machine records can say who set it
 
 __all__ = ["__version__", "transcribe"]
 

@@ -11,8 +11,8 @@ the new recipe's batches all differ in shape, and its first steps after other co
 can be slow while the allocator and the CPU kernels prepare its sizes and shapes (BENCHMARKS.md,
 "Training throughput", the seventh session's reading). Before the rounds the new and quantised
 recipes run ``--shape-warmup`` untimed steps, so that oneDNN's kernel cache (16,384 kernels, set on
-``import asr_pathways``) holds most of their batch shapes, as in a training run past its first few
-hundred steps. After the rounds the new
+``import asr_pathways``) holds most of their kernels, as in a training run past its first few hundred
+steps (the old recipe does not: new / old is overstated by it). After the rounds the new
 recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's own pace).
 
 - ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
@@ -206,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                         "of a training run: after the other configurations ran, the allocator's and the CPU kernels' caches "
                         "hold their sizes and shapes (the new recipe's every batch has a new shape)")
     p.add_argument("--shape-warmup", type=int, default=300,
-                   help="untimed steps of the new and quantised recipes before the rounds: their batches come in a few hundred "
-                        "shapes per epoch, and a training run past its first few hundred steps has most of them in oneDNN's "
-                        "kernel cache (the package sets it to ONEDNN_PRIMITIVE_CACHE_CAPACITY; BENCHMARKS.md). The old recipe "
-                        "does not get them (its time would count against it: new / old can only be understated)")
+                   help="untimed steps of the new and quantised recipes before the rounds: a training run past its first few "
+                        "hundred steps has most of its kernels in oneDNN's kernel cache (sized by ONEDNN_PRIMITIVE_CACHE_CAPACITY, "
+                        "which `import asr_pathways` sets; BENCHMARKS.md). The old recipe, whose batches vary in shape too, "
+                        "does not get them (it takes 0.7-0.8 s a step), so it is timed colder: new / old is overstated by this")
     p.add_argument("--contiguous", type=int, default=60,
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--quantised", action=argparse.BooleanOptionalAction, default=True,
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 timing[name]["steps"] += 1
             n = args.steps
             timing[name]["rounds"].append(sum(timing[name]["audio"][-n:]) / sum(timing[name]["seconds"][-n:]))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {sum(t['audio']) / sum(t['seconds']):.1f} audio-s/s" for n, t in timing.items()), flush=True)
+        print(f"round {r + 1}/{args.rounds} (this round's rates): " + ", ".join(f"{n} {t['rounds'][-1]:.1f} audio-s/s" for n, t in timing.items()), flush=True)
     wall = time.perf_counter() - t_start
     loading_seconds = load.seconds  # the timed steps' loading (the contiguous steps below load through it too)
     # diagnostic: the new recipe alone for a stretch of consecutive steps, as in a training run
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} rounds (every other one in reverse order) of "
         f"{args.steps} steps per configuration after {args.warmup} warm-up steps"
         f"{f', each round after {args.round_warmup} untimed steps' if args.round_warmup else ''}"
-        f"{f'; new and quantised first ran {args.shape_warmup} more untimed steps (a training run past its first steps: most of its batch shapes in the kernel cache)' if args.shape_warmup else ''}"
+        f"{f'; new and quantised first ran {args.shape_warmup} more untimed steps (as a training run past its first steps, most of their kernels cached; old did not, so new / old is overstated)' if args.shape_warmup else ''}"
         f"; oneDNN kernel cache {result['machine'].get('onednn_primitive_cache', '?')}; wall time {wall:.0f} s.", "",
         "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
         "| --- | --- | ---: | ---: | ---: | ---: |",

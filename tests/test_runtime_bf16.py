@@ -27,29 +27,36 @@ def _onednn_cache_after_import(env: dict[str, str]) -> str:
 
 
 def test_importing_the_package_enlarges_onednn_kernel_cache_unless_set():
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")}
     assert _onednn_cache_after_import(env) == asr_pathways.ONEDNN_PRIMITIVE_CACHE_CAPACITY == "16384"
     assert _onednn_cache_after_import(env | {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"}) == "512"
 
 
 def test_onednn_kernel_cache_size_takes_effect_when_set_before_the_first_kernel():
-    """oneDNN reads the capacity at its first kernel: the same 1,100 matmul shapes run twice compile
-    once with the package's capacity, twice with oneDNN's default of 1,024."""
+    """oneDNN reads the capacity at its first kernel: 600 float32 convolution shapes (each a convolution and its
+    layout reorders, ~1,800 kernels) run twice compile once with the package's capacity; with oneDNN's default of
+    1,024 the second pass compiles again what the first evicted."""
     code = (
-        "import os, sys, torch\n"
+        "import torch\n"
         "import asr_pathways\n"
-        "w = torch.randn(16, 16)\n"
-        "xs = [torch.randn(m, 16) for m in range(1, 1101)]\n"
-        "run = lambda: [torch.nn.functional.linear(x.bfloat16(), w.bfloat16()) for x in xs]\n"
+        "w = torch.randn(4, 4, 3, 3)\n"
+        "run = lambda: [torch.nn.functional.conv2d(torch.zeros(16, 4, 3, t), w) for t in range(5, 605)]\n"
         "run()\n"
         "with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON_CREATION):\n"
         "    run()\n"
     )
-    if not bf16_supported("cpu"):
-        pytest.skip("bf16 matmuls take oneDNN's path only where bf16 is native")
     counts = {}
     for name, extra in (("package", {}), ("default", {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})):
-        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | extra
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")} | extra
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
         counts[name] = out.count("cache_miss")
-    assert counts["package"] == 0 and counts["default"] >= 1000
+    if counts["default"] == 0:
+        pytest.skip("this torch build does not run these convolutions through oneDNN")
+    assert counts["default"] > 500  # the second pass recompiles what the 1,024-kernel cache evicted
+    assert counts["package"] < counts["default"] / 10
+
+
+def test_the_older_dnnl_spelling_is_respected():
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | {"DNNL_PRIMITIVE_CACHE_CAPACITY": "256"}
+    assert _onednn_cache_after_import(env) == "None"

@@ -23,6 +23,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def onednn_cache_capacity() -> str:
+    """The oneDNN kernel-cache capacity this process asked for, and who set it ("16384 (set by asr_pathways)",
+    "512 (user)", "1024 (oneDNN default)"); it takes effect only if set before the first oneDNN kernel."""
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"):
+        if name in os.environ:
+            who = "set by asr_pathways" if os.environ.get("_ASR_PATHWAYS_SET_ONEDNN_CACHE") == "1" else "user"
+            return f"{os.environ[name]} ({who})"
+    return "1024 (oneDNN default)"
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model and capability, cores, torch threads and version, tcmalloc, oneDNN kernel cache, GPU, date, load."""
     import torch
@@ -36,7 +46,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
-        "onednn_primitive_cache": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024 (default)"),
+        "onednn_primitive_cache": onednn_cache_capacity(),
         "date": time.strftime("%Y-%m-%d"),
     }
     if torch.cuda.is_available():
