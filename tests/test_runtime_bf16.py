@@ -21,15 +21,20 @@ def test_bf16_supported_follows_the_cpu_instructions(monkeypatch):
     assert bf16_supported("meta") is False
 
 
+def _env_without_cache(**extra: str) -> dict[str, str]:
+    """This process's environment without either spelling of the cache variable, plus ``extra``."""
+    drop = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY", "_ASR_PATHWAYS_SET_ONEDNN_CACHE")
+    return {k: v for k, v in os.environ.items() if k not in drop} | extra
+
+
 def _onednn_cache_after_import(env: dict[str, str]) -> str:
     code = "import os, asr_pathways; print(os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY'))"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_importing_the_package_enlarges_onednn_kernel_cache_unless_set():
-    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")}
-    assert _onednn_cache_after_import(env) == asr_pathways.ONEDNN_PRIMITIVE_CACHE_CAPACITY == "16384"
-    assert _onednn_cache_after_import(env | {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"}) == "512"
+    assert _onednn_cache_after_import(_env_without_cache()) == asr_pathways.ONEDNN_PRIMITIVE_CACHE_CAPACITY == "16384"
+    assert _onednn_cache_after_import(_env_without_cache(ONEDNN_PRIMITIVE_CACHE_CAPACITY="512")) == "512"
 
 
 def test_onednn_kernel_cache_size_takes_effect_when_set_before_the_first_kernel():
@@ -47,9 +52,7 @@ def test_onednn_kernel_cache_size_takes_effect_when_set_before_the_first_kernel(
     )
     counts = {}
     for name, extra in (("package", {}), ("default", {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")} | extra
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([sys.executable, "-c", code], env=_env_without_cache(**extra), capture_output=True, text=True, check=True).stdout
         counts[name] = out.count("cache_miss")
     if counts["default"] == 0:
         pytest.skip("this torch build does not run these convolutions through oneDNN")
@@ -58,5 +61,17 @@ def test_onednn_kernel_cache_size_takes_effect_when_set_before_the_first_kernel(
 
 
 def test_the_older_dnnl_spelling_is_respected():
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | {"DNNL_PRIMITIVE_CACHE_CAPACITY": "256"}
-    assert _onednn_cache_after_import(env) == "None"
+    assert _onednn_cache_after_import(_env_without_cache(DNNL_PRIMITIVE_CACHE_CAPACITY="256")) == "None"
+
+
+def test_machine_records_say_who_set_the_cache(monkeypatch):
+    from asr_pathways.bench.machine import onednn_cache_capacity
+
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY", "_ASR_PATHWAYS_SET_ONEDNN_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    assert onednn_cache_capacity() == "1024 (oneDNN default)"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16384")
+    monkeypatch.setenv("_ASR_PATHWAYS_SET_ONEDNN_CACHE", "16384")
+    assert onednn_cache_capacity() == "16384 (set by asr_pathways)"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")  # a user's value in a child of a package process
+    assert onednn_cache_capacity() == "512 (user)"

@@ -28,7 +28,7 @@ def onednn_cache_capacity() -> str:
     "512 (user)", "1024 (oneDNN default)"); it takes effect only if set before the first oneDNN kernel."""
     for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"):
         if name in os.environ:
-            who = "set by asr_pathways" if os.environ.get("_ASR_PATHWAYS_SET_ONEDNN_CACHE") == "1" else "user"
+            who = "set by asr_pathways" if os.environ.get("_ASR_PATHWAYS_SET_ONEDNN_CACHE") == os.environ[name] else "user"
             return f"{os.environ[name]} ({who})"
     return "1024 (oneDNN default)"
 
