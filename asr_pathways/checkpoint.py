@@ -24,6 +24,7 @@ from torch import nn
 
 from .errors import InputError
 from .io import atomic_write_json, load_tensors, save_tensors
+from .optimizer import keep_implementation
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT_VERSION = 1
@@ -175,7 +176,9 @@ def restore_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, ck: Ch
         g = dict(g)
         g["params"] = [name_to_index[n] for n in g["params"]]
         groups.append(g)
+    before = [dict(g) for g in optimizer.param_groups]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    keep_implementation(optimizer, before)  # fused or single-tensor: this optimizer's choice, not the saved one's
 
 
 def meta_from_json(path: str | Path) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, load_model
 from .errors import InputError
 from .hooks import TrainHook, hook_states, load_hook_states
 from .metrics_log import MetricsLog
+from .optimizer import fused_adamw_available, make_adamw
 from .runtime import DistInfo
 from .train_config import TrainConfig, parse_language_weights
 
@@ -143,16 +144,9 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- set-up
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
-        for _, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            (decay if p.dim() >= 2 else no_decay).append(p)
-        groups = [
-            {"params": decay, "weight_decay": self.cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW(groups, lr=self.lr_at(0), betas=self.cfg.betas, eps=1e-8)
+        # fused where available, for dense training only: the pathway engine runs its own masked single-tensor update
+        fused = self.cfg.fused_adamw and self.pathways is None and fused_adamw_available(self.device)
+        return make_adamw(self.model, lr=self.lr_at(0), weight_decay=self.cfg.weight_decay, betas=self.cfg.betas, fused=fused)
 
     def reset_optimizer(self) -> None:
         """Fresh AdamW moments (used after a lottery-ticket rewind)."""

@@ -63,7 +63,7 @@ RECIPE_2026_11 = {
     "train": {
         "lr": 1.0e-3, "weight_decay": 1.0e-3, "warmup_steps": 200, "steps": 1500, "max_duration": 16.0,
         "languages_per_step": 0, "grad_clip": 5.0, "bf16": True, "spec_augment": True,
-        "batching": "language", "feature_cache": False,
+        "batching": "language", "feature_cache": False, "fused_adamw": False,
     },
 }
 
@@ -193,6 +193,32 @@ def bucket_fill(corpus, tokenizer, weights, max_duration: float, factor: int, co
     return out
 
 
+def interleave(trainers: dict, names: list[str], steps: int) -> dict[str, dict[str, list[float]]]:
+    """``names`` take turns step by step for ``steps`` steps each (the order rotates every step), so
+    that the machine's drift, which moves a 30-step round's rate by up to ±15% here, falls alike on
+    every configuration; per configuration, each timed step's seconds and audio seconds."""
+    out = {n: {"seconds": [], "audio": []} for n in names}
+    for k in range(steps):
+        for n in names[k % len(names):] + names[: k % len(names)]:
+            t0 = time.perf_counter()
+            info = trainers[n].train_step()
+            out[n]["seconds"].append(time.perf_counter() - t0)
+            out[n]["audio"].append(info["audio_seconds"])
+    return out
+
+
+def block_ratios(num: dict[str, list[float]], den: dict[str, list[float]], blocks: int) -> list[float]:
+    """Throughput ratio num / den in each of ``blocks`` consecutive runs of interleaved steps.
+
+    >>> block_ratios({"seconds": [1, 1, 2, 2], "audio": [2, 2, 2, 2]}, {"seconds": [1] * 4, "audio": [1] * 4}, 2)
+    [2.0, 1.0]
+    """
+    n = len(num["seconds"])
+    edges = [round(i * n / blocks) for i in range(blocks + 1)]
+    rate = lambda t, a, b: sum(t["audio"][a:b]) / sum(t["seconds"][a:b])  # noqa: E731
+    return [rate(num, a, b) / rate(den, a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
 def main(argv: list[str] | None = None) -> int:
     _reexec_with_tcmalloc()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -212,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                         "does not get them (it takes 0.7-0.8 s a step), so it is timed colder: new / old is overstated by this")
     p.add_argument("--contiguous", type=int, default=60,
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
+    p.add_argument("--interleaved", type=int, default=240,
+                   help="after the rounds, new, fixed, repeated (and quantised) take turns step by step for this many steps "
+                        "each: the headline new / fixed, new / repeated and repeated / fixed come from these steps, with a "
+                        "95%% interval over --blocks consecutive blocks (0: from the rounds, as before 2026-12-03). The old "
+                        "recipe stays in the rounds only (its many batch shapes would crowd the others' kernels out of the cache)")
+    p.add_argument("--blocks", type=int, default=8, help="blocks of interleaved steps for the interval of a ratio")
     p.add_argument("--quantised", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the new recipe with batch shapes padded to multiples (QUANTISED)")
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md and the JSON alone")
@@ -282,6 +314,24 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         contiguous["audio"] += trainers["new"].train_step()["audio_seconds"]
         contiguous["seconds"] += time.perf_counter() - t0
+    paired = None
+    if args.interleaved:
+        from asr_pathways.bench.stats import t_interval
+
+        names = [n for n in ("new", "fixed", "repeated", "quantised") if n in trainers]
+        t0 = time.perf_counter()
+        steps = interleave(trainers, names, args.interleaved)
+        paired = {"steps": args.interleaved, "blocks": args.blocks, "wall_seconds": time.perf_counter() - t0,
+                  "audio_seconds_per_second": {n: sum(v["audio"]) / sum(v["seconds"]) for n, v in steps.items()}, "ratios": {}}
+        for a, b in (("new", "fixed"), ("new", "repeated"), ("repeated", "fixed"), ("quantised", "new")):
+            if a in steps and b in steps:
+                blocks = block_ratios(steps[a], steps[b], args.blocks)
+                lo, hi = t_interval([math.log(x) for x in blocks]) or (math.nan, math.nan)
+                paired["ratios"][f"{a}_over_{b}"] = {
+                    "ratio": paired["audio_seconds_per_second"][a] / paired["audio_seconds_per_second"][b],
+                    "blocks": blocks, "interval95": [math.exp(lo), math.exp(hi)]}
+        print("interleaved: " + ", ".join(f"{k} {v['ratio']:.3f}x [{v['interval95'][0]:.3f}, {v['interval95'][1]:.3f}]"
+                                          for k, v in paired["ratios"].items()), flush=True)
     rows = {}
     for name, t in timing.items():
         rows[name] = {
@@ -297,13 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     if "quantised" in rows:
         rows["quantised"]["grid_padding"] = float("nan")
     rows["fixed"]["grid_padding"] = 0.0
+    by_rounds = {f"{a}_over_{b}": rows[a]["audio_seconds_per_second"] / rows[b]["audio_seconds_per_second"]
+                 for a, b in (("new", "fixed"), ("new", "repeated"), ("repeated", "fixed"), ("quantised", "new")) if a in rows}
+    headline = {k: paired["ratios"][k]["ratio"] for k in paired["ratios"]} if paired else by_rounds
     result = {
         "new_over_old": rows["new"]["audio_seconds_per_second"] / rows["old"]["audio_seconds_per_second"],
-        "new_over_fixed": rows["new"]["audio_seconds_per_second"] / rows["fixed"]["audio_seconds_per_second"],
-        "new_over_repeated": rows["new"]["audio_seconds_per_second"] / rows["repeated"]["audio_seconds_per_second"],
-        "repeated_over_fixed": rows["repeated"]["audio_seconds_per_second"] / rows["fixed"]["audio_seconds_per_second"],
-        **({"quantised_over_new": rows["quantised"]["audio_seconds_per_second"] / rows["new"]["audio_seconds_per_second"]}
-           if "quantised" in rows else {}),
+        **headline,
+        "ratios_from": "interleaved" if paired else "rounds",
+        "rounds_ratios": by_rounds,
+        **({"interleaved": paired} if paired else {}),
         "configurations": rows,
         **({"new_contiguous": {"audio_seconds_per_second": contiguous["audio"] / contiguous["seconds"], "steps": contiguous["steps"],
                                "over_fixed": contiguous["audio"] / contiguous["seconds"] / rows["fixed"]["audio_seconds_per_second"]}}
@@ -317,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": 0,
         "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup, "round_warmup": args.round_warmup,
         "shape_warmup": args.shape_warmup,
-        "wall_seconds": wall,
+        "wall_seconds": wall + (paired["wall_seconds"] if paired else 0.0),
     }
     print(f"new/old {result['new_over_old']:.2f}x, new/fixed {result['new_over_fixed']:.2f}x, "
           + ", ".join(f"{k} {v['audio_seconds_per_second']:.1f} audio-s/s" for k, v in rows.items())
@@ -325,18 +377,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         return 0
     write_result("train_speed", result)
+    interleaved_note = f"; then {paired['steps']} interleaved steps per configuration (new, fixed, repeated, quantised)" if paired else ""
     lines = [
         "## Training throughput (`benchmarks/train_speed.py`)", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} rounds (every other one in reverse order) of "
         f"{args.steps} steps per configuration after {args.warmup} warm-up steps"
         f"{f', each round after {args.round_warmup} untimed steps' if args.round_warmup else ''}"
         f"{f'; new and quantised first ran {args.shape_warmup} more untimed steps (as a training run past its first steps, most of their kernels cached; old did not, so new / old is overstated)' if args.shape_warmup else ''}"
-        f"; oneDNN kernel cache {result['machine'].get('onednn_primitive_cache', '?')}; wall time {wall:.0f} s.", "",
+        f"{interleaved_note}"
+        f"; oneDNN kernel cache {result['machine'].get('onednn_primitive_cache', '?')}; wall time {result['wall_seconds']:.0f} s.", "",
         "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     what = {
-        "old": "recipe of 2026-11: 4 monolingual 16-s batches/step, inline fbank, dropout 0.1, full RNN-T loss",
+        "old": "recipe of 2026-11: 4 monolingual 16-s batches/step, inline fbank, dropout 0.1, full RNN-T loss, single-tensor AdamW",
         "new": f"`{args.preset}` preset: one mixed-language batch/step (duration + token buckets), cached fbank, "
                f"pruned RNN-T loss, dropout 0, 32 subsampling channels, {new_train.get('num_buckets', 10)} duration buckets, "
                f"SpecAugment {'on' if new_train.get('spec_augment', True) else 'off'} (docs/training.md)",
@@ -351,8 +405,25 @@ def main(argv: list[str] | None = None) -> int:
     quant = f" quantised / new = {result['quantised_over_new']:.2f}x (the preset does not pad to multiples: in a 2,800-step training run on the demo corpus padding was not faster, BENCHMARKS.md)." if "quantised_over_new" in result else ""
     by_round = ", ".join(f"{n / f:.2f}x" for n, f in zip(rows["new"]["audio_seconds_per_second_by_round"],
                                                           rows["fixed"]["audio_seconds_per_second_by_round"]))
-    lines += ["", f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x** "
-              f"(round by round: {by_round}; the machine's speed drifts within a run).{quant} "
+    rr = result["rounds_ratios"]
+    if paired:
+        pr = paired["ratios"]
+        head = (f"**new / old = {result['new_over_old']:.2f}x** (rounds); **new / fixed = {pr['new_over_fixed']['ratio']:.2f}x, "
+                f"95% interval [{pr['new_over_fixed']['interval95'][0]:.2f}, {pr['new_over_fixed']['interval95'][1]:.2f}]** "
+                f"(interleaved: new, fixed, repeated{' and quantised' if 'quantised' in rows else ''} took turns step by step "
+                f"after the rounds, {paired['steps']} steps each; the interval is a t-interval over {paired['blocks']} consecutive "
+                f"blocks of those steps, so it holds the machine's drift and the new recipe's batch-to-batch variety). "
+                f"From the rounds alone (round by round: {by_round}): new / fixed {rr['new_over_fixed']:.2f}x.")
+        table = ["", "| ratio (interleaved) | value | 95% interval over blocks | blocks (min–max) | from the rounds |",
+                 "| --- | ---: | --- | --- | ---: |"]
+        for k, v in pr.items():
+            table.append(f"| {k.replace('_over_', ' / ')} | {v['ratio']:.3f}x | [{v['interval95'][0]:.3f}, {v['interval95'][1]:.3f}] | "
+                         f"{min(v['blocks']):.2f}–{max(v['blocks']):.2f} | {rr.get(k, math.nan):.3f}x |")
+    else:
+        head = (f"**new / old = {result['new_over_old']:.2f}x; new / fixed = {result['new_over_fixed']:.2f}x** "
+                f"(round by round: {by_round}; the machine's speed drifts within a run).")
+        table = []
+    lines += ["", head + quant + " "
               f"Diagnostics: new / repeated = {result['new_over_repeated']:.2f}x (what loading and changing shapes cost; the new "
               f"recipe's loading takes {1000 * rows['new']['loading_seconds_per_step']:.1f} ms per step, of a "
               f"{1000 * rows['new']['audio_seconds_per_step'] / rows['new']['audio_seconds_per_second']:.0f} ms mean step), repeated / fixed = "
@@ -362,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"audio-s/s, {result['new_contiguous']['over_fixed']:.2f}x the fixed row's. " if args.contiguous else "") +
               "Not timed: the one-off feature-cache build and the first epoch plan. The fixed batches are all 4-s utterances, "
               "so new / fixed also includes attention's and the LSTM's dependence on length, not only padding and loading. "
-              "Raw numbers: benchmarks/results/train_speed.json."]
+              "The table's rates come from the rounds. Raw numbers: benchmarks/results/train_speed.json."] + table
     lines += ["", f"Padding by number of duration buckets (`num_buckets`; one epoch of the `new` recipe's mixed batches, "
               f"{float(new_train['max_duration']):g} s padded per batch; the preset uses {new_train.get('num_buckets', 10)}):", "",
               "| duration buckets | speech share of padded frames | speech s per batch | padding of the (B,T,U+1) grid | batches per epoch |",

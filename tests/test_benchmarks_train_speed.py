@@ -1,0 +1,42 @@
+"""benchmarks/train_speed.py: configurations take turns step by step; ratios per block of steps."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from train_speed import RECIPE_2026_11, block_ratios, interleave  # noqa: E402
+
+
+class _Recorder:
+    """A configuration whose step appends its name to a shared log and reports fixed audio."""
+
+    def __init__(self, name: str, log: list[str], audio: float) -> None:
+        self.name, self.log, self.audio = name, log, audio
+
+    def train_step(self) -> dict[str, float]:
+        self.log.append(self.name)
+        return {"audio_seconds": self.audio}
+
+
+def test_interleave_rotates_the_order_every_step_and_times_each_step():
+    log: list[str] = []
+    trainers = {n: _Recorder(n, log, a) for n, a in (("new", 50.0), ("fixed", 64.0), ("repeated", 55.0))}
+    out = interleave(trainers, ["new", "fixed", "repeated"], 4)
+    assert log == ["new", "fixed", "repeated", "fixed", "repeated", "new", "repeated", "new", "fixed", "new", "fixed", "repeated"]
+    for name, audio in (("new", 50.0), ("fixed", 64.0), ("repeated", 55.0)):
+        assert out[name]["audio"] == [audio] * 4
+        assert len(out[name]["seconds"]) == 4 and all(s >= 0 for s in out[name]["seconds"])
+
+
+def test_block_ratios_compare_throughput_block_by_block():
+    num = {"seconds": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0], "audio": [3.0] * 6}
+    den = {"seconds": [1.0] * 6, "audio": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]}
+    assert block_ratios(num, den, 2) == pytest.approx([1.5, 0.75])
+    assert block_ratios(num, den, 6) == pytest.approx([3.0, 1.5, 1.0, 1.5, 0.75, 0.5])
+
+
+def test_the_old_recipe_keeps_the_optimizer_it_had():
+    assert RECIPE_2026_11["train"]["fused_adamw"] is False
