@@ -1,8 +1,9 @@
 """The AdamW every training run uses, and which of torch's implementations runs it.
 
-Dense training (no pathways) runs torch's *fused* AdamW where the device has it (CPU and CUDA):
-one kernel walks every parameter, instead of ~8 elementwise operations per parameter tensor
-(torch's default on CPU is the single-tensor loop). On the ``small`` model (203 tensors, 4.0M
+With ``train.fused_adamw: true`` (``--fused-adamw``; off in the presets, so that recorded runs
+reproduce bit for bit), dense training (no pathways) runs torch's *fused* AdamW where the device
+has it (CPU and CUDA): one kernel walks every parameter, instead of ~8 elementwise operations per
+parameter tensor (torch's default on CPU is the single-tensor loop). On the ``small`` model (203 tensors, 4.0M
 weights) a step took 14–18 ms single-tensor, 12–15 ms with ``foreach`` and 4–5 ms fused on a
 2-core AVX-512 CPU; a training step of the ``small`` recipe takes ~200–270 ms there, and a
 16-s pruning-phase batch ~110 ms (docs/training.md, "The optimizer").

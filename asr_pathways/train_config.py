@@ -60,10 +60,11 @@ class TrainConfig:
                                               "as a mixed batch drawn with those weights does, at the same total scale",
                                 choices=LANGUAGE_LOSS)
     betas: tuple[float, float] = (0.9, 0.98)
-    fused_adamw: bool = option(True, help="dense training runs torch's fused AdamW kernel where the device has one (CPU, "
-                                          "CUDA): the same update up to rounding, ~10 ms less per step on the small model "
-                                          "(docs/training.md); --no-fused-adamw: the single-tensor AdamW that runs before "
-                                          "2026-12-03 used. Pruning phases always use their masked single-tensor update")
+    fused_adamw: bool = option(False, help="dense training runs torch's fused AdamW kernel where the device has one (CPU, "
+                                           "CUDA): the same update up to rounding, the optimizer step ~10 ms shorter on the "
+                                           "small model, whole steps 1-5% shorter (docs/training.md). Off in the presets, so "
+                                           "that recorded runs reproduce bit for bit. Pruning phases always use their masked "
+                                           "single-tensor update")
     batching: str = option("language", help="mixed: one mixed-language batch per step, bucketed by duration and token count "
                                             "(dense training only); language: one monolingual batch per language of the step",
                            choices=BATCHING)

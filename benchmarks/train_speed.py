@@ -9,11 +9,18 @@ machine's speed hits all of them alike), each for ``--round-warmup`` untimed ste
 ``--steps`` timed ones. The untimed steps put a configuration in the steady state of a training run:
 the new recipe's batches all differ in shape, and its first steps after other configurations ran
 can be slow while the allocator and the CPU kernels prepare its sizes and shapes (BENCHMARKS.md,
-"Training throughput", the seventh session's reading). Before the rounds the new and quantised
+"Training throughput", the seventh session's reading). Before the rounds the new, quantised and fused
 recipes run ``--shape-warmup`` untimed steps, so that oneDNN's kernel cache (16,384 kernels, set on
 ``import asr_pathways``) holds most of their kernels, as in a training run past its first few hundred
 steps (the old recipe does not: new / old is overstated by it). After the rounds the new
 recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's own pace).
+
+Then every configuration but ``old`` takes turns step by step for ``--interleaved`` steps (the order
+rotating every step). The headline ratios other than new / old come from these steps: the
+machine's drift, which moved a 30-step round's new / fixed between 0.74x and 1.14x within one run,
+then falls alike on every configuration. Each ratio gets a 95% t-interval over ``--blocks``
+consecutive blocks of the interleaved steps. The old recipe is not interleaved: its many batch
+shapes would crowd the others' kernels out of oneDNN's cache, and new / old (~3.5x) does not need it.
 
 - ``old``: the recipe of 2026-11 (RECIPE_2026_11 below, written out in full so that the
   comparison can be rerun after the presets change): one 16-s monolingual batch per language per
@@ -29,6 +36,12 @@ recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's ow
   ``repeated`` is what loading and changing shapes cost; ``repeated`` vs ``fixed`` what the batch's
   make-up costs (more, shorter utterances, padding). The ``new`` row also times its batch loading
   (``MixedStream.next``) apart.
+- ``quantised``: the ``new`` recipe with batch shapes padded to multiples (QUANTISED below).
+- ``fused``: the ``new`` recipe with torch's fused AdamW kernel instead of the single-tensor loop
+  (``train.fused_adamw``, off in the presets), on another data order (seed + 1); fused / new is
+  what the fused optimizer would save. With new's own data order, each of its steps compiled the
+  kernels of the batch shape new ran next, and in the interleaved steps both ran faster than new
+  alone (234 against 199 audio-s/s, the first run of 2026-12-03): a bias in favour of new.
 
 Throughput is audio seconds (valid frames, before padding) per wall second of ``train_step``.
 Not timed: building the feature cache (once per corpus, in ``make_trainer``) and the first
@@ -63,10 +76,13 @@ RECIPE_2026_11 = {
     "train": {
         "lr": 1.0e-3, "weight_decay": 1.0e-3, "warmup_steps": 200, "steps": 1500, "max_duration": 16.0,
         "languages_per_step": 0, "grad_clip": 5.0, "bf16": True, "spec_augment": True,
-        "batching": "language", "feature_cache": False, "fused_adamw": False,
+        "batching": "language", "feature_cache": False,
     },
 }
 
+
+# ratios reported: numerator, denominator (where both configurations ran)
+RATIOS = (("new", "fixed"), ("new", "repeated"), ("repeated", "fixed"), ("quantised", "new"), ("fused", "new"))
 
 # the new recipe with every batch's frames padded up to a multiple of 64 (0.64 s) and labels to a multiple of 8:
 # fewer distinct shapes, more padding
@@ -232,20 +248,23 @@ def main(argv: list[str] | None = None) -> int:
                         "of a training run: after the other configurations ran, the allocator's and the CPU kernels' caches "
                         "hold their sizes and shapes (the new recipe's every batch has a new shape)")
     p.add_argument("--shape-warmup", type=int, default=300,
-                   help="untimed steps of the new and quantised recipes before the rounds: a training run past its first few "
+                   help="untimed steps of the new, quantised and fused recipes before the rounds: a training run past its first few "
                         "hundred steps has most of its kernels in oneDNN's kernel cache (sized by ONEDNN_PRIMITIVE_CACHE_CAPACITY, "
                         "which `import asr_pathways` sets; BENCHMARKS.md). The old recipe, whose batches vary in shape too, "
                         "does not get them (it takes 0.7-0.8 s a step), so it is timed colder: new / old is overstated by this")
     p.add_argument("--contiguous", type=int, default=60,
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--interleaved", type=int, default=240,
-                   help="after the rounds, new, fixed, repeated (and quantised) take turns step by step for this many steps "
+                   help="after the rounds, new, fixed, repeated (quantised, fused) take turns step by step for this many steps "
                         "each: the headline new / fixed, new / repeated and repeated / fixed come from these steps, with a "
                         "95%% interval over --blocks consecutive blocks (0: from the rounds, as before 2026-12-03). The old "
                         "recipe stays in the rounds only (its many batch shapes would crowd the others' kernels out of the cache)")
     p.add_argument("--blocks", type=int, default=8, help="blocks of interleaved steps for the interval of a ratio")
     p.add_argument("--quantised", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the new recipe with batch shapes padded to multiples (QUANTISED)")
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the new recipe with torch's fused AdamW kernel instead of the single-tensor loop (fused / "
+                        "new: what the fused optimizer would save; the presets keep the single-tensor loop)")
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md and the JSON alone")
     args = p.parse_args(argv)
 
@@ -269,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.quantised:
         trainers["quantised"] = make_trainer(corpus, tokenizer, preset["model"], new_train | QUANTISED, tmp / "quantised")
+    if args.fused and not new_train.get("fused_adamw", False):
+        # another data order (seed + 1): with new's own order its every step would put new's next batch shape into the
+        # kernel cache, and both would run faster interleaved than alone (234 against 199 audio-s/s, 2026-12-03)
+        fused = new_train | {"fused_adamw": True, "seed": int(new_train.get("seed", 0)) + 1}
+        trainers["fused"] = make_trainer(corpus, tokenizer, preset["model"], fused, tmp / "fused")
     trainers["repeated"] = make_trainer(corpus, tokenizer, preset["model"], new_train, tmp / "repeated")
     # the corpus's mean tokens per second sets the fixed batches' label length
     sample = [trainers["new"].mixed.next() if trainers["new"].mixed else next(iter(trainers["new"].streams.values())).next() for _ in range(20)]
@@ -286,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                         int(preset["model"].get("subsampling_factor", 4)))
     timing = {k: {"seconds": [], "audio": [], "steps": 0, "rounds": []} for k in trainers}
     for name, tr in trainers.items():
-        for _ in range(args.warmup + (args.shape_warmup if name in ("new", "quantised") else 0)):
+        for _ in range(args.warmup + (args.shape_warmup if name in ("new", "quantised", "fused") else 0)):
             tr.train_step()
     trainers["new"].mixed = load  # from here on its loading is timed too
     t_start = time.perf_counter()
@@ -318,12 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.interleaved:
         from asr_pathways.bench.stats import t_interval
 
-        names = [n for n in ("new", "fixed", "repeated", "quantised") if n in trainers]
+        names = [n for n in ("new", "fixed", "repeated", "quantised", "fused") if n in trainers]
         t0 = time.perf_counter()
         steps = interleave(trainers, names, args.interleaved)
-        paired = {"steps": args.interleaved, "blocks": args.blocks, "wall_seconds": time.perf_counter() - t0,
+        paired = {"names": names, "steps": args.interleaved, "blocks": args.blocks, "wall_seconds": time.perf_counter() - t0,
                   "audio_seconds_per_second": {n: sum(v["audio"]) / sum(v["seconds"]) for n, v in steps.items()}, "ratios": {}}
-        for a, b in (("new", "fixed"), ("new", "repeated"), ("repeated", "fixed"), ("quantised", "new")):
+        for a, b in RATIOS:
             if a in steps and b in steps:
                 blocks = block_ratios(steps[a], steps[b], args.blocks)
                 lo, hi = t_interval([math.log(x) for x in blocks]) or (math.nan, math.nan)
@@ -344,11 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("old", "new", "repeated"):
         rows[name]["grid_padding"] = padding[name]
     rows["new"]["loading_seconds_per_step"] = loading_seconds / timing["new"]["steps"]
-    if "quantised" in rows:
-        rows["quantised"]["grid_padding"] = float("nan")
+    for name in ("quantised", "fused"):
+        if name in rows:
+            rows[name]["grid_padding"] = float("nan")
     rows["fixed"]["grid_padding"] = 0.0
     by_rounds = {f"{a}_over_{b}": rows[a]["audio_seconds_per_second"] / rows[b]["audio_seconds_per_second"]
-                 for a, b in (("new", "fixed"), ("new", "repeated"), ("repeated", "fixed"), ("quantised", "new")) if a in rows}
+                 for a, b in RATIOS if a in rows}
     headline = {k: paired["ratios"][k]["ratio"] for k in paired["ratios"]} if paired else by_rounds
     result = {
         "new_over_old": rows["new"]["audio_seconds_per_second"] / rows["old"]["audio_seconds_per_second"],
@@ -377,13 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         return 0
     write_result("train_speed", result)
-    interleaved_note = f"; then {paired['steps']} interleaved steps per configuration (new, fixed, repeated, quantised)" if paired else ""
+    interleaved_note = f"; then {paired['steps']} interleaved steps per configuration ({', '.join(paired['names'])})" if paired else ""
     lines = [
         "## Training throughput (`benchmarks/train_speed.py`)", "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed 0; {args.rounds} rounds (every other one in reverse order) of "
         f"{args.steps} steps per configuration after {args.warmup} warm-up steps"
         f"{f', each round after {args.round_warmup} untimed steps' if args.round_warmup else ''}"
-        f"{f'; new and quantised first ran {args.shape_warmup} more untimed steps (as a training run past its first steps, most of their kernels cached; old did not, so new / old is overstated)' if args.shape_warmup else ''}"
+        f"{f'; new, quantised and fused first ran {args.shape_warmup} more untimed steps (as a training run past its first steps, most of their kernels cached; old did not, so new / old is overstated)' if args.shape_warmup else ''}"
         f"{interleaved_note}"
         f"; oneDNN kernel cache {result['machine'].get('onednn_primitive_cache', '?')}; wall time {result['wall_seconds']:.0f} s.", "",
         "| configuration | what it is | audio-s/s | s/step (median) | audio-s/step | padding of the (B,T,U+1) grid |",
@@ -396,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
                f"SpecAugment {'on' if new_train.get('spec_augment', True) else 'off'} (docs/training.md)",
         "fixed": f"new model, loss and settings, fixed 16 x 4 s batches, {fixed_tokens} tokens, no padding or loading",
         "repeated": "new, one of its real batches (median size of 20) repeated every step: no loading, one shape (diagnostic)",
+        "fused": "new, with torch's fused AdamW kernel instead of the single-tensor loop (train setting fused_adamw, off in the "
+                 "presets), on another data order (seed + 1) so that it does not compile new's next shapes for it",
         "quantised": f"new, every batch padded to a multiple of {QUANTISED['frame_multiple']} frames and "
                      f"{QUANTISED['token_multiple']} labels (train settings frame_multiple, token_multiple)",
     }
@@ -410,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         pr = paired["ratios"]
         head = (f"**new / old = {result['new_over_old']:.2f}x** (rounds); **new / fixed = {pr['new_over_fixed']['ratio']:.2f}x, "
                 f"95% interval [{pr['new_over_fixed']['interval95'][0]:.2f}, {pr['new_over_fixed']['interval95'][1]:.2f}]** "
-                f"(interleaved: new, fixed, repeated{' and quantised' if 'quantised' in rows else ''} took turns step by step "
+                f"(interleaved: {', '.join(paired['names'])} took turns step by step "
                 f"after the rounds, {paired['steps']} steps each; the interval is a t-interval over {paired['blocks']} consecutive "
                 f"blocks of those steps, so it holds the machine's drift and the new recipe's batch-to-batch variety). "
                 f"From the rounds alone (round by round: {by_round}): new / fixed {rr['new_over_fixed']:.2f}x.")
@@ -433,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"audio-s/s, {result['new_contiguous']['over_fixed']:.2f}x the fixed row's. " if args.contiguous else "") +
               "Not timed: the one-off feature-cache build and the first epoch plan. The fixed batches are all 4-s utterances, "
               "so new / fixed also includes attention's and the LSTM's dependence on length, not only padding and loading. "
+              + (f"In the interleaved steps new ran at {paired['audio_seconds_per_second']['new']:.1f} audio-s/s and fixed at "
+                 f"{paired['audio_seconds_per_second']['fixed']:.1f}. " if paired else "") +
               "The table's rates come from the rounds. Raw numbers: benchmarks/results/train_speed.json."] + table
     lines += ["", f"Padding by number of duration buckets (`num_buckets`; one epoch of the `new` recipe's mixed batches, "
               f"{float(new_train['max_duration']):g} s padded per batch; the preset uses {new_train.get('num_buckets', 10)}):", "",

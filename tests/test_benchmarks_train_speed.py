@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from train_speed import RECIPE_2026_11, block_ratios, interleave  # noqa: E402
+from train_speed import block_ratios, interleave  # noqa: E402
 
 
 class _Recorder:
@@ -37,6 +37,3 @@ def test_block_ratios_compare_throughput_block_by_block():
     assert block_ratios(num, den, 2) == pytest.approx([1.5, 0.75])
     assert block_ratios(num, den, 6) == pytest.approx([3.0, 1.5, 1.0, 1.5, 0.75, 0.5])
 
-
-def test_the_old_recipe_keeps_the_optimizer_it_had():
-    assert RECIPE_2026_11["train"]["fused_adamw"] is False

@@ -1,4 +1,4 @@
-"""AdamW: fused for dense training, single-tensor under pathways, and a resume keeps the trainer's choice."""
+"""AdamW: fused on request for dense training, single-tensor under pathways, and a resume keeps the trainer's choice."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def test_fused_and_single_tensor_adamw_take_the_same_steps():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_dense_training_is_fused_and_pathways_are_not(tiny_corpus, tmp_path):
-    assert trainer(tiny_corpus, tmp_path / "dense").optimizer.param_groups[0]["fused"] is True
-    assert not trainer(tiny_corpus, tmp_path / "single", fused_adamw=False).optimizer.param_groups[0]["fused"]
+def test_fused_adamw_is_opt_in_for_dense_training_and_never_under_pathways(tiny_corpus, tmp_path):
+    assert not trainer(tiny_corpus, tmp_path / "default").optimizer.param_groups[0]["fused"]  # presets: single-tensor
+    assert trainer(tiny_corpus, tmp_path / "dense", fused_adamw=True).optimizer.param_groups[0]["fused"] is True
     # the pathway engine runs its own masked single-tensor update, which a fused optimizer would refuse
-    assert not trainer(tiny_corpus, tmp_path / "phase", pathways=True).optimizer.param_groups[0]["fused"]
+    assert not trainer(tiny_corpus, tmp_path / "phase", pathways=True, fused_adamw=True).optimizer.param_groups[0]["fused"]
 
 
 @pytest.mark.parametrize("saved_fused", [True, False])
