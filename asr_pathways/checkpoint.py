@@ -176,9 +176,8 @@ def restore_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, ck: Ch
         g = dict(g)
         g["params"] = [name_to_index[n] for n in g["params"]]
         groups.append(g)
-    before = [dict(g) for g in optimizer.param_groups]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-    keep_implementation(optimizer, before)  # fused or single-tensor: this optimizer's choice, not the saved one's
+    # fused or single-tensor: this optimizer's choice, not the saved one's
+    optimizer.load_state_dict({"state": state, "param_groups": keep_implementation(groups, optimizer)})
 
 
 def meta_from_json(path: str | Path) -> dict[str, Any]:

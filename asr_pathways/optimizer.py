@@ -3,10 +3,10 @@
 With ``train.fused_adamw: true`` (``--fused-adamw``; off in the presets, so that recorded runs
 reproduce bit for bit), dense training (no pathways) runs torch's *fused* AdamW where the device
 has it (CPU and CUDA): one kernel walks every parameter, instead of ~8 elementwise operations per
-parameter tensor (torch's default on CPU is the single-tensor loop). On the ``small`` model (203 tensors, 4.0M
-weights) a step took 14–18 ms single-tensor, 12–15 ms with ``foreach`` and 4–5 ms fused on a
-2-core AVX-512 CPU; a training step of the ``small`` recipe takes ~200–270 ms there, and a
-16-s pruning-phase batch ~110 ms (docs/training.md, "The optimizer").
+parameter tensor (torch's default on CPU is the single-tensor loop). Training steps of the
+``small`` recipe were 1.045x as fast with it (95% interval [1.016, 1.074], ``benchmarks/train_speed.py``,
+BENCHMARKS.md); the optimizer step alone took 4–5 ms instead of 14–18 ms on a 2-core AVX-512 CPU
+(a scratch measurement, docs/training.md, the optimiser row).
 
 Pruning phases keep the single-tensor AdamW: their pathway engine runs its own masked Adam
 update (:mod:`asr_pathways.sparsity.masked_adam`), exact at frozen coordinates, which reproduces
@@ -51,13 +51,23 @@ def make_adamw(model: nn.Module, *, lr: float, weight_decay: float, betas: tuple
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, **kwargs)
 
 
-def keep_implementation(optimizer: torch.optim.Optimizer, before: list[dict[str, Any]]) -> None:
-    """After ``load_state_dict`` (which takes every group option from the saved state), put back the
-    implementation options ``before`` held (``[dict(g) for g in optimizer.param_groups]``): a
-    checkpoint written by the single-tensor AdamW resumes fused and vice versa."""
-    for group, old in zip(optimizer.param_groups, before):
+def keep_implementation(saved_groups: list[dict[str, Any]], optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    """``saved_groups`` (param groups about to go into ``load_state_dict``, which takes every option
+    from them) with ``optimizer``'s own implementation options (fused or not) put in, so that a
+    checkpoint written by the single-tensor AdamW resumes fused and vice versa. Done before loading:
+    torch places each state's ``step`` by the loaded group's ``fused`` flag.
+
+    >>> opt = torch.optim.AdamW([torch.nn.Parameter(torch.ones(1))], fused=True)
+    >>> keep_implementation([{"params": [0], "lr": 0.1, "fused": None}], opt)[0]["fused"]
+    True
+    """
+    out = []
+    for saved, live in zip(saved_groups, optimizer.param_groups):
+        group = dict(saved)
         for key in IMPLEMENTATION_KEYS:
-            if key in old:
-                group[key] = old[key]
+            if key in live:
+                group[key] = live[key]
             else:
                 group.pop(key, None)
+        out.append(group)
+    return out

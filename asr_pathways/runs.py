@@ -141,7 +141,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 # ----------------------------------------------------------------------------------- opening
 RUN_RECORD = "run.json"
 NON_DEFINING_TRAIN = ("log_every", "checkpoint_every", "eval_every", "keep_checkpoints", "dev_max_utts")  # change no result: a resumed run may use others
-LATER_TRAIN = {"frame_multiple": 1, "token_multiple": 1, "language_loss": "equal"}  # added later: left out while at their default
+LATER_TRAIN = {"frame_multiple": 1, "token_multiple": 1, "language_loss": "equal", "fused_adamw": False}  # added later: left out while at their default
 
 
 def train_defining(rc: RunConfig) -> dict[str, Any]:

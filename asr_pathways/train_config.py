@@ -61,10 +61,9 @@ class TrainConfig:
                                 choices=LANGUAGE_LOSS)
     betas: tuple[float, float] = (0.9, 0.98)
     fused_adamw: bool = option(False, help="dense training runs torch's fused AdamW kernel where the device has one (CPU, "
-                                           "CUDA): the same update up to rounding, the optimizer step ~10 ms shorter on the "
-                                           "small model, whole steps 1-5% shorter (docs/training.md). Off in the presets, so "
-                                           "that recorded runs reproduce bit for bit. Pruning phases always use their masked "
-                                           "single-tensor update")
+                                           "CUDA): the same update up to rounding, training steps of the small recipe 1.045x "
+                                           "as fast (BENCHMARKS.md). Off in the presets, so that recorded runs reproduce bit "
+                                           "for bit. Pruning phases always use their masked single-tensor update")
     batching: str = option("language", help="mixed: one mixed-language batch per step, bucketed by duration and token count "
                                             "(dense training only); language: one monolingual batch per language of the step",
                            choices=BATCHING)

@@ -230,9 +230,11 @@ def block_ratios(num: dict[str, list[float]], den: dict[str, list[float]], block
     [2.0, 1.0]
     """
     n = len(num["seconds"])
+    if not 1 <= blocks <= n:
+        raise ValueError(f"block_ratios: {blocks} blocks of {n} steps; expected 1 to {n}")
     edges = [round(i * n / blocks) for i in range(blocks + 1)]
     rate = lambda t, a, b: sum(t["audio"][a:b]) / sum(t["seconds"][a:b])  # noqa: E731
-    return [rate(num, a, b) / rate(den, a, b) for a, b in zip(edges, edges[1:]) if b > a]
+    return [rate(num, a, b) / rate(den, a, b) for a, b in zip(edges, edges[1:])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--interleaved", type=int, default=240,
                    help="after the rounds, new, fixed, repeated (quantised, fused) take turns step by step for this many steps "
-                        "each: the headline new / fixed, new / repeated and repeated / fixed come from these steps, with a "
+                        "each: every headline ratio but new / old comes from these steps, with a "
                         "95%% interval over --blocks consecutive blocks (0: from the rounds, as before 2026-12-03). The old "
                         "recipe stays in the rounds only (its many batch shapes would crowd the others' kernels out of the cache)")
     p.add_argument("--blocks", type=int, default=8, help="blocks of interleaved steps for the interval of a ratio")
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                         "new: what the fused optimizer would save; the presets keep the single-tensor loop)")
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md and the JSON alone")
     args = p.parse_args(argv)
+    if args.interleaved and not 2 <= args.blocks <= args.interleaved:
+        p.error(f"--blocks {args.blocks}: expected 2 to --interleaved ({args.interleaved}) blocks")
 
     import torch
 
@@ -354,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                 paired["ratios"][f"{a}_over_{b}"] = {
                     "ratio": paired["audio_seconds_per_second"][a] / paired["audio_seconds_per_second"][b],
                     "blocks": blocks, "interval95": [math.exp(lo), math.exp(hi)]}
+        paired["seconds_per_step"] = {n: v["seconds"] for n, v in steps.items()}  # for an audit of the ratios
+        paired["audio_seconds_per_step"] = {n: v["audio"] for n, v in steps.items()}
         print("interleaved: " + ", ".join(f"{k} {v['ratio']:.3f}x [{v['interval95'][0]:.3f}, {v['interval95'][1]:.3f}]"
                                           for k, v in paired["ratios"].items()), flush=True)
     rows = {}
@@ -439,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"95% interval [{pr['new_over_fixed']['interval95'][0]:.2f}, {pr['new_over_fixed']['interval95'][1]:.2f}]** "
                 f"(interleaved: {', '.join(paired['names'])} took turns step by step "
                 f"after the rounds, {paired['steps']} steps each; the interval is a t-interval over {paired['blocks']} consecutive "
-                f"blocks of those steps, so it holds the machine's drift and the new recipe's batch-to-batch variety). "
+                f"blocks of those steps: it holds how the ratio varied between blocks of this run, not the variance between "
+                f"runs, nor a bias of the fixed turn order). "
                 f"From the rounds alone (round by round: {by_round}): new / fixed {rr['new_over_fixed']:.2f}x.")
         table = ["", "| ratio (interleaved) | value | 95% interval over blocks | blocks (min–max) | from the rounds |",
                  "| --- | ---: | --- | --- | ---: |"]

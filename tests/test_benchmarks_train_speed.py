@@ -36,4 +36,8 @@ def test_block_ratios_compare_throughput_block_by_block():
     den = {"seconds": [1.0] * 6, "audio": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]}
     assert block_ratios(num, den, 2) == pytest.approx([1.5, 0.75])
     assert block_ratios(num, den, 6) == pytest.approx([3.0, 1.5, 1.0, 1.5, 0.75, 0.5])
-
+    # 5 steps in 2 blocks: the first 2 steps, then the last 3
+    five = {"seconds": [1.0, 1.0, 2.0, 2.0, 2.0], "audio": [1.0] * 5}
+    assert block_ratios(five, {"seconds": [1.0] * 5, "audio": [1.0] * 5}, 2) == pytest.approx([1.0, 0.5])
+    with pytest.raises(ValueError, match="6 blocks of 5 steps"):
+        block_ratios(five, five, 6)

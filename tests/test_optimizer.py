@@ -65,4 +65,6 @@ def test_a_resume_keeps_the_trainers_own_implementation(tiny_corpus, tmp_path, s
     assert saved.keys() == loaded.keys()
     for idx in saved:
         torch.testing.assert_close(saved[idx]["exp_avg"], loaded[idx]["exp_avg"], rtol=0, atol=0)
+        step = loaded[idx]["step"]  # where and how torch keeps it depends on the loaded group's fused flag
+        assert step.dtype == torch.float32 and step.device.type == "cpu" and float(step) == 2.0
     resumed.train_step()  # and it steps

@@ -77,7 +77,7 @@ def test_legacy_folders_are_identified_by_their_old_record(tmp_path: Path):
 
 
 def test_settings_added_later_keep_old_runs_identities_at_their_default():
-    """A train setting added after runs existed (language_loss, frame_multiple, token_multiple) is left out of the
+    """A train setting added after runs existed (language_loss, frame_multiple, token_multiple, fused_adamw) is left out of the
     identity while it holds its default, so a run written before it still resumes; a non-default value counts."""
     from asr_pathways.methods.config import PruneConfig
     from asr_pathways.runs import RunConfig, train_defining
@@ -86,8 +86,9 @@ def test_settings_added_later_keep_old_runs_identities_at_their_default():
         return RunConfig("tiny", {"d_model": 8}, {"lr": 1e-3, "steps": 10} | train, {"vocab_size": 32}, "data/x", ["en"])
 
     old = identity(train_defining(rc()))
-    assert identity(train_defining(rc(language_loss="equal", frame_multiple=1, token_multiple=1))) == old
+    assert identity(train_defining(rc(language_loss="equal", frame_multiple=1, token_multiple=1, fused_adamw=False))) == old
     assert identity(train_defining(rc(language_loss="weighted"))) != old
+    assert identity(train_defining(rc(fused_adamw=True))) != old
     prune = PruneConfig("pathways", "runs/d", "runs/p", masks_from="runs/l")
     assert "language_loss" not in prune.defining()
     assert PruneConfig("pathways", "runs/d", "runs/p", masks_from="runs/l", language_loss="weighted").defining()["language_loss"] == "weighted"
