@@ -15,8 +15,8 @@ recipes run ``--shape-warmup`` untimed steps, so that oneDNN's kernel cache (16,
 steps (the old recipe does not: new / old is overstated by it). After the rounds the new
 recipe runs ``--contiguous`` more steps alone (a diagnostic: a training run's own pace).
 
-Then every configuration but ``old`` takes turns step by step for ``--interleaved`` steps (the order
-rotating every step). The headline ratios other than new / old come from these steps: the
+Then every configuration but ``old`` takes turns step by step for ``--interleaved`` steps (in a new
+seeded random order every step). The headline ratios other than new / old come from these steps: the
 machine's drift, which moved a 30-step round's new / fixed between 0.74x and 1.14x within one run,
 then falls alike on every configuration. Each ratio gets a 95% t-interval over ``--blocks``
 consecutive blocks of the interleaved steps. The old recipe is not interleaved: its many batch
@@ -209,13 +209,20 @@ def bucket_fill(corpus, tokenizer, weights, max_duration: float, factor: int, co
     return out
 
 
-def interleave(trainers: dict, names: list[str], steps: int) -> dict[str, dict[str, list[float]]]:
-    """``names`` take turns step by step for ``steps`` steps each (the order rotates every step), so
-    that the machine's drift, which moves a 30-step round's rate by up to ±15% here, falls alike on
-    every configuration; per configuration, each timed step's seconds and audio seconds."""
+def interleave(trainers: dict, names: list[str], steps: int, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """``names`` take turns step by step for ``steps`` steps each, in a new random order every step
+    (seeded), so that the machine's drift, which moves a 30-step round's rate by up to ±15% here,
+    falls alike on every configuration, and so that no configuration always runs right after the
+    same other one (what one leaves in the caches for the next is spread evenly); per configuration,
+    each timed step's seconds and audio seconds."""
+    import random
+
+    rng = random.Random(seed)
     out = {n: {"seconds": [], "audio": []} for n in names}
-    for k in range(steps):
-        for n in names[k % len(names):] + names[: k % len(names)]:
+    for _ in range(steps):
+        order = list(names)
+        rng.shuffle(order)
+        for n in order:
             t0 = time.perf_counter()
             info = trainers[n].train_step()
             out[n]["seconds"].append(time.perf_counter() - t0)
@@ -258,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="after the rounds, time the new recipe alone for this many consecutive steps (diagnostic; 0: skip)")
     p.add_argument("--interleaved", type=int, default=240,
                    help="after the rounds, new, fixed, repeated (quantised, fused) take turns step by step for this many steps "
-                        "each: every headline ratio but new / old comes from these steps, with a "
+                        "each, in a new random order every step (seed 0): every headline ratio but new / old comes from these steps, with a "
                         "95%% interval over --blocks consecutive blocks (0: from the rounds, as before 2026-12-03). The old "
                         "recipe stays in the rounds only (its many batch shapes would crowd the others' kernels out of the cache)")
     p.add_argument("--blocks", type=int, default=8, help="blocks of interleaved steps for the interval of a ratio")
@@ -443,10 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         pr = paired["ratios"]
         head = (f"**new / old = {result['new_over_old']:.2f}x** (rounds); **new / fixed = {pr['new_over_fixed']['ratio']:.2f}x, "
                 f"95% interval [{pr['new_over_fixed']['interval95'][0]:.2f}, {pr['new_over_fixed']['interval95'][1]:.2f}]** "
-                f"(interleaved: {', '.join(paired['names'])} took turns step by step "
+                f"(interleaved: {', '.join(paired['names'])} took turns step by step, in a new random order every step, "
                 f"after the rounds, {paired['steps']} steps each; the interval is a t-interval over {paired['blocks']} consecutive "
                 f"blocks of those steps: it holds how the ratio varied between blocks of this run, not the variance between "
-                f"runs, nor a bias of the fixed turn order). "
+                f"runs, nor a bias that a turn order could still carry). "
                 f"From the rounds alone (round by round: {by_round}): new / fixed {rr['new_over_fixed']:.2f}x.")
         table = ["", "| ratio (interleaved) | value | 95% interval over blocks | blocks (min–max) | from the rounds |",
                  "| --- | ---: | --- | --- | ---: |"]

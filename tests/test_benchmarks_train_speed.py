@@ -1,4 +1,4 @@
-"""benchmarks/train_speed.py: configurations take turns step by step; ratios per block of steps."""
+"""benchmarks/train_speed.py: configurations take turns step by step in a seeded random order; ratios per block of steps."""
 
 import sys
 from pathlib import Path
@@ -21,14 +21,21 @@ class _Recorder:
         return {"audio_seconds": self.audio}
 
 
-def test_interleave_rotates_the_order_every_step_and_times_each_step():
+def test_interleave_runs_every_configuration_once_per_step_in_a_seeded_random_order():
     log: list[str] = []
-    trainers = {n: _Recorder(n, log, a) for n, a in (("new", 50.0), ("fixed", 64.0), ("repeated", 55.0))}
-    out = interleave(trainers, ["new", "fixed", "repeated"], 4)
-    assert log == ["new", "fixed", "repeated", "fixed", "repeated", "new", "repeated", "new", "fixed", "new", "fixed", "repeated"]
-    for name, audio in (("new", 50.0), ("fixed", 64.0), ("repeated", 55.0)):
-        assert out[name]["audio"] == [audio] * 4
-        assert len(out[name]["seconds"]) == 4 and all(s >= 0 for s in out[name]["seconds"])
+    names = ["new", "fixed", "repeated"]
+    trainers = {n: _Recorder(n, log, a) for n, a in zip(names, (50.0, 64.0, 55.0))}
+    out = interleave(trainers, names, 60, seed=3)
+    steps = [log[i:i + 3] for i in range(0, len(log), 3)]
+    assert all(sorted(s) == sorted(names) for s in steps)  # each configuration once per step
+    neighbours = {(a, b) for s in steps for a, b in zip(s, s[1:])}
+    assert neighbours == {(a, b) for a in names for b in names if a != b}  # every order of neighbours occurs
+    for name, audio in zip(names, (50.0, 64.0, 55.0)):
+        assert out[name]["audio"] == [audio] * 60
+        assert len(out[name]["seconds"]) == 60 and all(s >= 0 for s in out[name]["seconds"])
+    again: list[str] = []
+    interleave({n: _Recorder(n, again, 1.0) for n in names}, names, 60, seed=3)
+    assert again == log  # seeded
 
 
 def test_block_ratios_compare_throughput_block_by_block():
