@@ -4,7 +4,7 @@ With ``train.fused_adamw: true`` (``--fused-adamw``; off in the presets, so that
 reproduce bit for bit), dense training (no pathways) runs torch's *fused* AdamW where the device
 has it (CPU and CUDA): one kernel walks every parameter, instead of ~8 elementwise operations per
 parameter tensor (torch's default on CPU is the single-tensor loop). Training steps of the
-``small`` recipe were 1.045x as fast with it (95% interval [1.016, 1.074], ``benchmarks/train_speed.py``,
+``small`` recipe were 1.033x as fast with it (95% interval [1.001, 1.066], ``benchmarks/train_speed.py``,
 BENCHMARKS.md); the optimizer step alone took 4–5 ms instead of 14–18 ms on a 2-core AVX-512 CPU
 (a scratch measurement, docs/training.md, the optimiser row).
 

@@ -61,7 +61,7 @@ class TrainConfig:
                                 choices=LANGUAGE_LOSS)
     betas: tuple[float, float] = (0.9, 0.98)
     fused_adamw: bool = option(False, help="dense training runs torch's fused AdamW kernel where the device has one (CPU, "
-                                           "CUDA): the same update up to rounding, training steps of the small recipe 1.045x "
+                                           "CUDA): the same update up to rounding, training steps of the small recipe 1.03x "
                                            "as fast (BENCHMARKS.md). Off in the presets, so that recorded runs reproduce bit "
                                            "for bit. Pruning phases always use their masked single-tensor update")
     batching: str = option("language", help="mixed: one mixed-language batch per step, bucketed by duration and token count "
