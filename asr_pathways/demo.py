@@ -42,6 +42,8 @@ def intro_line(pr: Any) -> str:
         hours += f", a {pr.lexicon_size:,}-word lexicon"
     seeds = "one seed" if len(pr.seeds) == 1 else f"{len(pr.seeds)} seeds"
     utts = f"{pr.eval_utts} test utterances per language" if pr.eval_utts else "the test split"
+    if pr.decoding != "greedy":
+        utts += f" ({'beam search' if pr.decoding == 'beam' else 'modified beam search'}, beam {pr.beam})"
     return (f"demo: builds a {L}-language synthetic corpus ({hours}), trains a small dense RNN-T for {pr.dense_steps} steps, "
             f"prunes it to {round(100 * pr.target)}% sparsity (IMP vs adaptive masking on {pr.ablation_language}; ASR Pathways vs "
             f"Dynamic ASR Pathways on all {L} languages) and compares them on {utts} with {seeds}; it shows the pipeline "

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM, decoding_label
 from .io import atomic_write_json, atomic_write_text
 
 
@@ -102,7 +103,7 @@ def evaluate(
         "average": macro_average(per_lang),
         "hyps": hyps_out,
         "decode_seconds": time.perf_counter() - t0,
-        "decoding": decoding if decoding == "greedy" else f"beam {beam}",
+        "decoding": decoding_label(decoding, beam),
     }
 
 
@@ -167,8 +168,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a pathway in the model is an error")
     p.add_argument("--max-utts", type=int, default=None, help="decode at most this many utterances per language")
     p.add_argument("--max-duration", type=float, default=200.0, help="seconds of audio per decoding batch")
-    p.add_argument("--decoding", choices=["greedy", "beam"], default="greedy", help="greedy search, or modified beam search (one label per frame)")
-    p.add_argument("--beam", type=int, default=4, help="hypotheses kept by beam search")
+    p.add_argument("--decoding", choices=DECODINGS, default="greedy", help=DECODING_HELP)
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM, help="hypotheses kept by beam search")
     p.add_argument("--engine", choices=["auto", "torch", "sparse", "onnx"], default="auto",
                    help="torch: the model's own modules; sparse: block-sparse kernels; onnx: onnxruntime; "
                         "auto: sparse for an export on the CPU, onnx for an ONNX folder, torch otherwise")
@@ -211,9 +212,12 @@ def run(args: argparse.Namespace) -> int:
     )
     result["engine"] = source.resolve_engine(args.engine)
     name = Path(args.run).name
-    title = f"{name} — {args.split}" + ("" if args.decoding == "greedy" else f" (beam {args.beam})")
+    title = f"{name} — {args.split}" + ("" if args.decoding == "greedy" else f" ({decoding_label(args.decoding, args.beam)})")
     out = Path(args.out or args.run)
-    paths = write_evaluation(out, result, title=title, tag="" if args.decoding == "greedy" else f"_beam{args.beam}")
+    # Beside the model (no --out), a search other than greedy writes its own files (wer_test_beam4.json) and
+    # leaves the greedy ones alone; a folder given by --out gets the plain names (the JSON says how it decoded).
+    tag = "" if args.decoding == "greedy" or args.out else "_" + decoding_label(args.decoding, args.beam).replace(" ", "")
+    paths = write_evaluation(out, result, title=title, tag=tag)
     if source.kind in ("export", "onnx") and args.out is None:
         from .export.card import record_evaluation
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM
 from .errors import InputError
 from .options import add_arguments as add_option_arguments
 from .options import flag_of, from_args, option, to_argv, values_to_argv
@@ -40,6 +41,8 @@ class TrainOptions:
                            defining=False, record=False)
     eval_split: str = option("test", help="split to evaluate at the end", choices=("test", "dev", "none"), defining=False)
     eval_max_utts: int | None = option(None, help="evaluate at most this many utterances per language", defining=False)
+    decoding: str = option("greedy", help="search of the evaluation at the end: " + DECODING_HELP, choices=DECODINGS, defining=False)
+    beam: int = option(DEFAULT_BEAM, help="hypotheses kept by --decoding beam or modified_beam", defining=False)
     overrides: dict[str, Any] = option(dict, help="TrainConfig options given on the command line", cli=False)
 
     def argv(self) -> list[str]:
@@ -80,7 +83,7 @@ def resolve_config(opts: TrainOptions) -> tuple[dict[str, Any], dict[str, Any], 
 def check_arguments(opts: TrainOptions) -> None:
     """Numeric options outside the training config: ``--steps`` > 0, ``--vocab-size`` > 1, ``--eval-max-utts`` > 0."""
     for name, v, lo in (("steps", opts.overrides.get("steps"), 1), ("vocab_size", opts.vocab_size, 2),
-                        ("eval_max_utts", opts.eval_max_utts, 1)):
+                        ("eval_max_utts", opts.eval_max_utts, 1), ("beam", opts.beam, 1)):
         if v is not None and v < lo:
             raise InputError(f"{v} is out of range", field="--" + name.replace("_", "-"), expected=f"a number >= {lo}")
 
@@ -161,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     trainer.train_until(cfg.steps)
     trainer.close()
     if dist_info.is_main and opts.eval_split != "none":
-        result = evaluate(model, tokenizer, corpus, languages, opts.eval_split, max_utts=opts.eval_max_utts, device=device)
+        result = evaluate(model, tokenizer, corpus, languages, opts.eval_split, max_utts=opts.eval_max_utts, device=device,
+                          decoding=opts.decoding, beam=opts.beam)
         write_evaluation(out, result, title=f"{out.name} — {opts.eval_split}")
         print(wer_table(result, title=f"{out.name} — {opts.eval_split}"))
     if dist_info.is_main:

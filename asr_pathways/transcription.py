@@ -26,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from .asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM
 from .errors import InputError
 
 __all__ = ["Transcript", "transcribe", "load_audio", "expand_audio_inputs", "AUDIO_EXTENSIONS"]
@@ -168,8 +169,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model folder: run, prune run, language sub-run, export or ONNX export")
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG/Opus, MP3...), folders of them, or list files (.txt/.lst: one path per line)")
     p.add_argument("--language", required=True, help="language of the audio: picks the model's pathway (an error names the model's languages)")
-    p.add_argument("--decoding", choices=["greedy", "beam"], default="greedy", help="greedy search, or modified beam search (one label per frame)")
-    p.add_argument("--beam", type=int, default=4, help="hypotheses kept by beam search")
+    p.add_argument("--decoding", choices=DECODINGS, default="greedy", help=DECODING_HELP)
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM, help="hypotheses kept by beam search")
     p.add_argument("--engine", choices=["auto", "torch", "sparse", "onnx"], default="auto",
                    help="torch: the model's own modules; sparse: block-sparse kernels and the lean batch-1 loop; "
                         "onnx: onnxruntime; auto: sparse for an export, onnx for an ONNX folder, torch otherwise")

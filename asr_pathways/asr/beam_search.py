@@ -1,20 +1,28 @@
-"""Modified beam search for RNN-T (at most one label per encoder frame), as icefall decodes.
+"""Beam searches for RNN-T: several labels per frame (the default), or one (icefall's modified search).
 
-The search keeps ``beam`` hypotheses (label sequences). At every frame, each hypothesis is
-extended by every vocabulary entry: blank keeps its labels, a label appends itself. The ``beam``
-best extensions over all hypotheses (scored by their accumulated log-probability) survive;
-extensions that end up with the same label sequence are merged by adding their probabilities
-(``logaddexp``), since they are two alignments of one transcript. At the end the hypothesis with
-the best length-normalised score ``log p / (labels + 1)`` is returned (the ``+ 1`` counts the
-blank start symbol, as icefall counts its decoder context).
+:func:`beam_search` (``decoding="beam"``) follows the transducer lattice the loss trains on: at an
+encoder frame a hypothesis may emit up to ``max_symbols_per_frame`` labels, each one without moving
+on, and leaves the frame by emitting blank. Hypotheses that leave a frame with the same label
+sequence are merged by adding their probabilities (``logaddexp``): they are two alignments of one
+transcript. Per frame the search keeps the ``beam`` best hypotheses that left it; while it expands
+labels inside a frame it keeps the ``beam`` best label extensions, and drops those already below the
+``beam``-th best hypothesis that has left the frame (a label only lowers a score). With a beam wide
+enough to keep everything, a hypothesis's score is its exact log-probability summed over every
+alignment with at most ``max_symbols_per_frame`` labels per frame (tests/test_beam_search.py checks
+it against the loss's forward algorithm).
 
-With ``beam=1`` the search is exactly greedy decoding restricted to one label per frame
-(``greedy_decode(..., max_symbols_per_frame=1)``): the single best extension of the single
-hypothesis is its argmax.
+:func:`modified_beam_search` (``decoding="modified_beam"``) emits at most one label per frame and
+moves on with it, as icefall decodes. On the ``small`` preset's 80 ms frames, with 0.66-0.80 labels
+per frame, that cap deletes labels (BENCHMARKS.md, "Greedy vs beam search").
 
-The predictor is called only for new label sequences, batched over the hypotheses of a frame;
-its state tensors are (layers, n, H) like ``nn.LSTM``'s, the same convention as
-:func:`asr_pathways.asr.decode.rnnt_greedy_search`, so both searches run on any model whose
+In both, the best hypothesis at the end is the one with the best length-normalised score
+``log p / (labels + 1)`` (the ``+ 1`` counts the blank start symbol, as icefall counts its
+decoder context). With ``beam=1`` the modified search is exactly greedy decoding restricted to one
+label per frame (``greedy_decode(..., max_symbols_per_frame=1)``).
+
+The predictor is called only for new label sequences, batched over the hypotheses of a step; its
+state tensors are (layers, n, H) like ``nn.LSTM``'s, the same convention as
+:func:`asr_pathways.asr.decode.rnnt_greedy_search`, so every search runs on any model whose
 predictor, predictor projection and joiner are callables (PyTorch modules or ONNX sessions).
 
 >>> import torch
@@ -22,9 +30,11 @@ predictor, predictor projection and joiner are callables (PyTorch modules or ONN
 >>> _ = torch.manual_seed(0)
 >>> model = RNNTModel(ModelConfig.from_dict(load_preset("tiny")["model"]), vocab_size=16).eval()
 >>> feats, lens = torch.randn(2, 60, 80), torch.tensor([60, 41])
->>> beam1 = decode_batch(model, feats, lens, decoding="beam", beam=1)
+>>> beam1 = decode_batch(model, feats, lens, decoding="modified_beam", beam=1)
 >>> beam1 == decode_batch(model, feats, lens, decoding="greedy", max_symbols_per_frame=1)
 True
+>>> len(decode_batch(model, feats, lens, decoding="beam", beam=4))
+2
 """
 
 from __future__ import annotations
@@ -36,10 +46,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["modified_beam_search", "decode_batch", "DECODINGS", "DEFAULT_BEAM"]
+from .searches import DECODINGS, DEFAULT_BEAM
 
-DECODINGS = ("greedy", "beam")
-DEFAULT_BEAM = 4
+__all__ = ["beam_search", "modified_beam_search", "transducer_search", "decode_batch", "DECODINGS", "DEFAULT_BEAM"]
+
 
 PredictorState = tuple[torch.Tensor, ...]
 Predictor = Callable[[torch.Tensor, "PredictorState | None"], tuple[torch.Tensor, PredictorState]]
@@ -101,6 +111,98 @@ def _search_one(
     return list(best.tokens)
 
 
+def _expand(pending: list[tuple[_Hyp, int, float]], predictor: Predictor, pred_proj: Callable[[torch.Tensor], torch.Tensor],
+            device: torch.device) -> list[_Hyp]:
+    """New hypotheses ``parent + label`` with score ``value`` for each (parent, label, value): the
+    predictor runs once, batched over them."""
+    tokens = torch.tensor([[tok] for _, tok, _ in pending], dtype=torch.long, device=device)
+    states = tuple(torch.cat([p.state[i] for p, _, _ in pending], dim=1) for i in range(len(pending[0][0].state)))
+    out, new_state = predictor(tokens, states)
+    projected = pred_proj(out[:, 0])
+    return [_Hyp(p.tokens + (tok,), value, projected[j : j + 1], tuple(st[:, j : j + 1] for st in new_state))
+            for j, (p, tok, value) in enumerate(pending)]
+
+
+def _frame_sync_search(
+    enc: torch.Tensor, lens: list[int], predictor: Predictor, pred_proj: Callable[[torch.Tensor], torch.Tensor],
+    joiner: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], beam: int, blank: int, max_symbols: int,
+) -> list[dict[tuple[int, ...], _Hyp]]:
+    """:func:`beam_search` over projected encoder frames ``enc`` (B, T, J) with ``lens`` valid
+    frames each: per utterance, the hypotheses left after its last frame, keyed by their labels.
+
+    Utterances are searched side by side: every joiner and predictor call is batched over the
+    hypotheses of all utterances still inside their frames."""
+    start = torch.full((1, 1), blank, dtype=torch.long, device=enc.device)
+    out, state = predictor(start, None)
+    first = _Hyp((), 0.0, pred_proj(out[:, 0]), tuple(state))
+    hyps: list[dict[tuple[int, ...], _Hyp]] = [{(): first} for _ in lens]
+    for t in range(max(lens, default=0)):
+        live = [b for b, n in enumerate(lens) if t < n]
+        left: dict[int, dict[tuple[int, ...], _Hyp]] = {b: {} for b in live}  # hypotheses that emitted blank at frame t
+        active = {b: list(hyps[b].values()) for b in live}  # hypotheses that may still emit labels at frame t
+        for emitted in range(max_symbols + 1):
+            rows = [(b, h) for b in live for h in active[b]]
+            if not rows:
+                break
+            frames = enc[torch.tensor([b for b, _ in rows], device=enc.device), t]
+            log_probs = joiner(frames, torch.cat([h.pred for _, h in rows])).float().log_softmax(dim=-1)
+            scores = log_probs + torch.tensor([h.log_prob for _, h in rows])[:, None]
+            for (b, h), value in zip(rows, scores[:, blank].tolist()):
+                if h.tokens in left[b]:
+                    left[b][h.tokens].log_prob = _logaddexp(left[b][h.tokens].log_prob, value)
+                else:
+                    left[b][h.tokens] = _Hyp(h.tokens, value, h.pred, h.state)
+            if emitted == max_symbols:
+                break
+            scores[:, blank] = -math.inf
+            vocab = scores.shape[1]
+            pending: list[tuple[_Hyp, int, float]] = []
+            owners: list[int] = []
+            offset = 0
+            for b in live:
+                rows_b = scores[offset : offset + len(active[b])]
+                parents, offset = active[b], offset + len(active[b])
+                if not parents:
+                    continue
+                done = sorted((h.log_prob for h in left[b].values()), reverse=True)
+                floor = done[beam - 1] if len(done) >= beam else -math.inf  # a label only lowers a score
+                values, indices = rows_b.reshape(-1).topk(min(beam, rows_b.numel()))
+                for value, index in zip(values.tolist(), indices.tolist()):
+                    if value > floor:
+                        pending.append((parents[index // vocab], index % vocab, value))
+                        owners.append(b)
+            active = {b: [] for b in live}
+            if pending:
+                for b, h in zip(owners, _expand(pending, predictor, pred_proj, enc.device)):
+                    active[b].append(h)
+        for b in live:
+            hyps[b] = dict(sorted(left[b].items(), key=lambda kv: kv[1].log_prob, reverse=True)[:beam])
+    return hyps
+
+
+@torch.no_grad()
+def beam_search(
+    enc_projected: torch.Tensor,
+    enc_lens: torch.Tensor,
+    predictor: Predictor,
+    pred_proj: Callable[[torch.Tensor], torch.Tensor],
+    joiner: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    beam: int = DEFAULT_BEAM,
+    blank: int = 0,
+    max_symbols_per_frame: int = 5,
+) -> list[list[int]]:
+    """Label ids per utterance, up to ``max_symbols_per_frame`` labels per frame; arguments as
+    :func:`~asr_pathways.asr.decode.rnnt_greedy_search`. The utterances of a batch are searched
+    side by side (joiner and predictor calls batched over all their hypotheses)."""
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    if max_symbols_per_frame < 1:
+        raise ValueError(f"max_symbols_per_frame must be >= 1, got {max_symbols_per_frame}")
+    lens = [int(n) for n in enc_lens.tolist()]
+    found = _frame_sync_search(enc_projected, lens, predictor, pred_proj, joiner, beam, blank, max_symbols_per_frame)
+    return [list(max(h.values(), key=lambda h: h.log_prob / (len(h.tokens) + 1)).tokens) for h in found]
+
+
 @torch.no_grad()
 def modified_beam_search(
     enc_projected: torch.Tensor,
@@ -135,7 +237,8 @@ def decode_batch(
     """Token ids per utterance from raw features (B, T, F) with ``decoding`` "greedy" or "beam".
 
     Greedy runs :func:`~asr_pathways.asr.decode.greedy_decode` (RNN-T, or CTC for a CTC-only
-    model); beam runs :func:`modified_beam_search` with ``beam`` hypotheses (RNN-T only).
+    model); "beam" runs :func:`beam_search`, "modified_beam" :func:`modified_beam_search`, each with
+    ``beam`` hypotheses (RNN-T only).
     """
     from .decode import greedy_decode
 
@@ -146,7 +249,23 @@ def decode_batch(
     if getattr(model, "joiner", None) is None:
         raise ValueError("beam search needs a transducer (predictor + joiner); this model is CTC-only: use greedy")
     enc, enc_lens = model.encode(features, feature_lens)
-    return modified_beam_search(
-        model.joiner.enc_proj(enc), enc_lens, model.predictor, model.joiner.pred_proj, model.joiner,
-        beam=beam, blank=getattr(model, "blank_id", 0),
-    )
+    return transducer_search(decoding, model.joiner.enc_proj(enc), enc_lens, model.predictor, model.joiner.pred_proj,
+                             model.joiner, beam=beam, blank=getattr(model, "blank_id", 0),
+                             max_symbols_per_frame=max_symbols_per_frame)
+
+
+def transducer_search(decoding: str, enc_projected: torch.Tensor, enc_lens: torch.Tensor, predictor: Predictor,
+                      pred_proj: Callable[[torch.Tensor], torch.Tensor], joiner: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      beam: int = DEFAULT_BEAM, blank: int = 0, max_symbols_per_frame: int = 5) -> list[list[int]]:
+    """Run the search named by ``decoding`` (one of :data:`DECODINGS`) on projected encoder frames."""
+    from .decode import rnnt_greedy_search
+
+    if decoding == "greedy":
+        return rnnt_greedy_search(enc_projected, enc_lens, predictor, pred_proj, joiner, blank=blank,
+                                  max_symbols_per_frame=max_symbols_per_frame)
+    if decoding == "beam":
+        return beam_search(enc_projected, enc_lens, predictor, pred_proj, joiner, beam=beam, blank=blank,
+                           max_symbols_per_frame=max_symbols_per_frame)
+    if decoding == "modified_beam":
+        return modified_beam_search(enc_projected, enc_lens, predictor, pred_proj, joiner, beam=beam, blank=blank)
+    raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")

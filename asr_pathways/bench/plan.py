@@ -93,6 +93,13 @@ class Planner:
         job.folder = self.ctx.out / "runs" / ("shared" if seed is None else f"s{seed}") / f"{name}-{job.identity[:8]}"
         return job
 
+    @property
+    def decoding_args(self) -> list[str]:
+        """How every final model is decoded: nothing for greedy (the commands, and so the job identities, of
+        greedy profiles stay as they were), else ``--decoding D --beam N``."""
+        pr = self.pr
+        return [] if pr.decoding == "greedy" else ["--decoding", pr.decoding, "--beam", str(pr.beam)]
+
     def common_prune(self, seed: int, corpus: Path, eval_utts: int | None) -> list[str]:
         pr = self.pr
         a = ["--target", f"{pr.target:g}", "--prune-step", f"{pr.p:g}", "--round-steps", str(pr.T), "--block", pr.block,
@@ -103,6 +110,7 @@ class Planner:
             a += ["--eval-split", "none"]
         else:  # a final model: evaluated on test, once (schedules and learning rates are chosen on dev)
             a += ["--eval-split", "test"] + (["--eval-max-utts", str(eval_utts)] if eval_utts is not None else [])
+            a += self.decoding_args
         if not self.ctx.progress:
             a += ["--no-progress"]
         return a
@@ -177,6 +185,7 @@ class Planner:
         argv = ["evaluate", str(dense), "--corpus", str(corpus), "--languages", ",".join(languages), "--device", self.pr.device]
         if utts is not None:
             argv += ["--max-utts", str(utts)]
+        argv += self.decoding_args
         return self._job(None, "dense-eval" + tag, "evaluate", argv, languages=languages,
                          eval_utts=(utts or self.pr.test_utts) * len(languages))
 
@@ -188,6 +197,7 @@ class Planner:
                 "--device", self.pr.device, "--preset", self.pr.preset, "--languages-per-step", "0" if multilingual else "1"]
         if eval_utts is not None:
             argv += ["--eval-max-utts", str(eval_utts)]
+        argv += self.decoding_args
         if multilingual and self.pr.language_loss != "equal":
             argv += ["--language-loss", self.pr.language_loss]
         profile_batch = self.phase_batch  # as common_prune's phases

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..asr.searches import DECODINGS
 from ..errors import InputError
 from ..train_config import LANGUAGE_LOSS
 
@@ -73,6 +74,8 @@ class Profile:
     mono_languages: tuple[str, ...] | None = None  # languages of the monolingual claim (None: all)
     union_sparsity: float | None = None  # per-language sparsity of the union-matched ASR Pathways (None: none)
     eval_utts: int | None = 500  # test utterances per language (first N; the same for every method)
+    decoding: str = "greedy"  # search of every evaluation: greedy, beam or modified_beam (asr/searches.py)
+    beam: int = 4  # hypotheses kept by a beam search
     ablation_language: str = "fr"
     ablation_seeds: tuple[int, ...] | None = (0,)  # None: every seed
     ablation_eval_utts: int | None = 250
@@ -129,6 +132,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
     for key in ("max_duration", "phase_max_duration"):
         if getattr(pr, key) is not None and not getattr(pr, key) > 0:
             raise InputError(f"{key} is {getattr(pr, key)!r}", path=path, field=key, expected="seconds of audio per batch, above 0 (or leave it out)")
+    if pr.decoding not in DECODINGS:
+        raise InputError(f"unknown decoding {pr.decoding!r}", path=path, field="decoding", expected=" or ".join(DECODINGS))
+    if pr.beam < 1:
+        raise InputError(f"beam is {pr.beam!r}", path=path, field="beam", expected="a whole number >= 1")
     bad = [x for x in pr.parts if x not in PARTS + DEMO_PARTS]
     if bad:
         raise InputError(f"unknown part(s) {bad}", path=path, field="parts", expected=", ".join(PARTS + DEMO_PARTS))

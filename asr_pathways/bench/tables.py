@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..asr.searches import decoding_label
 from ..report import fmt_mean_std, markdown_table, mean_std, plot_cost, plot_wer_bars
 from .plan import Context, Planner, _levels
 from .budget import arm_budget
@@ -180,7 +181,8 @@ def header_section(d: Draft, wall: float, command: str, machine: dict[str, Any])
             f"cosine decay per round), and the dense controls train with the same peak; rows of the secondary seeds average "
             f"fewer seeds than the headline rows (the claims table compares each pair on the seeds both have); "
             f"monolingual claim on {', '.join(d.planner.mono_languages)}; evaluation on "
-            f"{f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language, once per final model.", "",
+            f"{f'the first {ctx.eval_utts}' if ctx.eval_utts else 'all'} test utterances per language, once per final model, "
+            f"decoded with {decoding_label(pr.decoding, pr.beam).replace('_', ' ')} search.", "",
             f"_{pr.note}_", "",
             "Cells: WER % mean ± std over seeds (one value: one seed). Relative reductions: (WER_base − WER) / WER_base of the "
             "macro-average WER, with the seed-level t-interval and the paired bootstrap over test utterances and seeds "

@@ -64,14 +64,11 @@ class OnnxTransducer:
 
     @torch.no_grad()
     def decode(self, features: torch.Tensor, lens: torch.Tensor, decoding: str = "greedy", beam: int = 4) -> list[list[int]]:
-        from asr_pathways.asr.beam_search import modified_beam_search
-        from asr_pathways.asr.decode import rnnt_greedy_search
+        from asr_pathways.asr.beam_search import transducer_search
 
         enc, enc_lens = self.encode(features, lens)
         identity = lambda x: x  # noqa: E731  (the projections are inside the joiner graph)
-        if decoding == "beam":
-            return modified_beam_search(enc, enc_lens, self.predictor, identity, self.joiner, beam=beam)
-        return rnnt_greedy_search(enc, enc_lens, self.predictor, identity, self.joiner)
+        return transducer_search(decoding, enc, enc_lens, self.predictor, identity, self.joiner, beam=beam)
 
 
 def onnx_transducer(folder: Path, meta: dict[str, Any], threads: int = 1) -> OnnxTransducer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM
 from ..errors import InputError
 from ..options import check_choices, defining, option
 from ..train_config import LANGUAGE_LOSS
@@ -150,6 +151,8 @@ class PruneConfig:
                              defining=False, group=CONTROL)
     eval_max_utts: int | None = option(None, help="evaluate at most this many utterances per language", defining=False,
                                        group=CONTROL)
+    decoding: str = option("greedy", help="search of the evaluation at the end: " + DECODING_HELP, choices=DECODINGS, defining=False, group=CONTROL)
+    beam: int = option(DEFAULT_BEAM, help="hypotheses kept by --decoding beam or modified_beam", defining=False, group=CONTROL)
     restart: bool = option(False, help="delete the run in --out and start over", defining=False, record=False, group=CONTROL)
     progress: bool = option(True, help="no progress bars or tables on stdout", defining=False, record=False, group=CONTROL)
     stop_after_events: int | None = option(None, help="stop after this many prune/adapt events, as if interrupted (resume by "

@@ -136,6 +136,7 @@ class PruneJob:
         res = evaluate(
             phase.model, phase.tokenizer, self.ctx.corpus, languages, self.eval_split() or "test", pathways=phase.pm,
             pathway_of=phase.pathway_of, max_utts=self.cfg.eval_max_utts, device=self.ctx.device, progress=self.cfg.progress,
+            decoding=self.cfg.decoding, beam=self.cfg.beam,
         )
         write_evaluation(phase.folder, res, title=f"{phase.folder.name} — {res['split']}")
         self._results.append(res)
@@ -192,7 +193,7 @@ class PruneJob:
             per_lang.update(r["languages"])
             hyps += r["hyps"]
         merged = {"split": self._results[0]["split"], "languages": per_lang, "average": macro_average(per_lang), "hyps": hyps,
-                  "decode_seconds": sum(r["decode_seconds"] for r in self._results)}
+                  "decode_seconds": sum(r["decode_seconds"] for r in self._results), "decoding": self._results[0].get("decoding")}
         title = f"{self.out.name} ({self.cfg.method}, target {self.cfg.target:g}) — {merged['split']}"
         write_evaluation(self.out, merged, title=title)
         if self.cfg.progress:
