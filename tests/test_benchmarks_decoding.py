@@ -26,3 +26,16 @@ def test_onnx_parity_tiny(capsys) -> None:
 
     assert onnx_parity.main(["--presets", "tiny", "--utterances", "2", "--seconds", "2", "--no-write"]) == 0
     assert "| tiny (random) | 70.0% |" in capsys.readouterr().out
+
+
+def test_beam_search_benchmark_tiny(tiny_runs, capsys) -> None:
+    """Greedy, beam and modified beam on the tiny dense run: one row per language plus the average, every search's column."""
+    from benchmarks import beam_search
+
+    argv = ["--model", str(tiny_runs["dense"]), "--max-utts", "2", "--beams", "2", "--engine", "torch", "--no-write"]
+    assert beam_search.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| beam 2 WER (rel.) | modified beam 2 WER (rel.) |" in out
+    assert "| en | 2 |" in out and "| fr | 2 |" in out and "| **average** |" in out
+    with pytest.raises(SystemExit):
+        beam_search.main([*argv, "--searches", "viterbi"])

@@ -136,7 +136,13 @@ def plan_utterance(text: LanguageText, pools: dict[str, list[Speaker]], seed: in
 
 
 def espeak_wav(text: str, speaker: Speaker) -> np.ndarray:
-    """Run the espeak-ng program and return its 22,050 Hz mono samples as float32 in [-1, 1]."""
+    """espeak-ng's 22,050 Hz mono samples for ``text`` as float32 in [-1, 1]: the program's output, from an
+    in-process worker where libespeak-ng loads (the same samples, :mod:`.espeak_worker`), else the program."""
+    from .espeak_worker import synthesize
+
+    pcm16 = synthesize(f"{speaker.voice}+{speaker.variant}", speaker.rate, speaker.pitch, text)
+    if pcm16 is not None:
+        return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
     cmd = ["espeak-ng", "-b", "1", "-v", f"{speaker.voice}+{speaker.variant}", "-s", str(speaker.rate), "-p", str(speaker.pitch), "--stdout"]
     proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True)
     if proc.returncode != 0:

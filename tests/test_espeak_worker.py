@@ -1,0 +1,92 @@
+"""The espeak-ng worker gives the espeak-ng program's samples to the bit, falls back to the program
+where asked, reports bad voices as errors, and serves concurrent callers."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from asr_pathways.data import espeak_worker
+from asr_pathways.data.text import LanguageText
+from asr_pathways.data.voices import espeak_wav, plan_utterance, speaker_pool
+
+pytestmark = pytest.mark.skipif(espeak_worker.start_worker() is None, reason="libespeak-ng cannot be loaded here")
+
+
+def program_samples(text: str, voice: str, rate: int, pitch: int) -> bytes:
+    """What the program writes, as the corpus calls it (text on stdin), without its WAV header."""
+    cmd = ["espeak-ng", "-b", "1", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout"]
+    data = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=True).stdout
+    pcm = data[data.find(b"data") + 8 :]
+    return pcm[: len(pcm) // 2 * 2]
+
+
+def corpus_utterances(n_per_language: int) -> list:
+    plans = []
+    for lang in ("en", "fr", "it", "nl"):
+        text = LanguageText(lang, 0, 10, 10, None, None, lexicon_size=500)
+        pools = {s: speaker_pool(lang, s, 0, 12 if s == "train" else 4) for s in ("train", "dev", "test")}
+        plans += [plan_utterance(text, pools, 0, lang, split, j) for split in ("train", "test") for j in range(n_per_language)]
+    random.Random(0).shuffle(plans)  # voices change from one request to the next, as in a corpus build
+    return plans
+
+
+def test_same_samples_as_the_program() -> None:
+    plans = corpus_utterances(4)
+    worker = espeak_worker.start_worker()
+    assert worker is not None
+    try:
+        for u in plans:
+            voice = f"{u.speaker.voice}+{u.speaker.variant}"
+            got = worker.synthesize(voice, u.speaker.rate, u.speaker.pitch, u.text)
+            assert got == program_samples(u.text, voice, u.speaker.rate, u.speaker.pitch), u.id
+        # the same request twice: the same samples (each utterance starts from the initialised state)
+        u = plans[0]
+        voice = f"{u.speaker.voice}+{u.speaker.variant}"
+        assert worker.synthesize(voice, u.speaker.rate, u.speaker.pitch, u.text) == worker.synthesize(voice, u.speaker.rate, u.speaker.pitch, u.text)
+    finally:
+        worker.close()
+
+
+def test_espeak_wav_uses_the_worker_or_the_program_alike(monkeypatch) -> None:
+    u = corpus_utterances(1)[0]
+    via_worker = espeak_wav(u.text, u.speaker)
+    monkeypatch.setenv("ASR_PATHWAYS_ESPEAK", "program")
+    assert espeak_worker.synthesize("en", 150, 50, "hello") is None  # the program is asked for
+    via_program = espeak_wav(u.text, u.speaker)
+    assert via_worker.dtype == np.float32 and np.array_equal(via_worker, via_program)
+
+
+def test_long_text_is_cut_as_the_program_reads_it() -> None:
+    text = " ".join(["bonjour tout le monde"] * 60)  # > 999 bytes: the program synthesises it in pieces
+    assert len(text.encode()) > 999
+    worker = espeak_worker.start_worker()
+    try:
+        assert worker.synthesize("fr", 170, 50, text) == program_samples(text, "fr", 170, 50)
+    finally:
+        worker.close()
+
+
+def test_bad_voice_is_an_error_and_the_worker_goes_on() -> None:
+    worker = espeak_worker.start_worker()
+    try:
+        with pytest.raises(RuntimeError, match="no voice"):
+            worker.synthesize("xx-nonexistent+zz", 150, 50, "hello")
+        assert len(worker.synthesize("en", 150, 50, "hello")) > 1000
+    finally:
+        worker.close()
+
+
+def test_concurrent_callers_get_their_own_workers() -> None:
+    plans = corpus_utterances(2)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda u: espeak_wav(u.text, u.speaker), plans))
+    for u, x in zip(plans, got):
+        voice = f"{u.speaker.voice}+{u.speaker.variant}"
+        expected = np.frombuffer(program_samples(u.text, voice, u.speaker.rate, u.speaker.pitch), "<i2").astype(np.float32) / 32768.0
+        assert np.array_equal(x, expected), u.id
+    espeak_worker.close_workers()
