@@ -90,3 +90,21 @@ def test_concurrent_callers_get_their_own_workers() -> None:
         expected = np.frombuffer(program_samples(u.text, voice, u.speaker.rate, u.speaker.pitch), "<i2").astype(np.float32) / 32768.0
         assert np.array_equal(x, expected), u.id
     espeak_worker.close_workers()
+
+
+def test_synth_speed_benchmark_tiny(capsys) -> None:
+    """The benchmark builds both ways, alternating, and finds every FLAC file byte-identical."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import synth_speed
+
+    argv = ["--pairs", "2", "--hours", "0.002", "--languages", "en", "--test-utts", "2", "--dev-utts", "2", "--no-write"]
+    assert synth_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | worker then program |" in out and "| 2 | program then worker |" in out
+    files = int(out.split("both ways: ")[1].split(" of ")[1].split(".")[0])
+    assert files >= 8 and f"both ways: {files} of {files}." in out
+    with pytest.raises(SystemExit):
+        synth_speed.main(["--pairs", "0", "--no-write"])
