@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM, decoding_label
+from .asr.searches import DECODING_HELP, DECODINGS, DEFAULT_BEAM, decoding_label, decoding_tag
 from .io import atomic_write_json, atomic_write_text
 
 
@@ -48,8 +48,8 @@ def evaluate(
     beam: int = 4,
     decoder_of: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-    """Decode ``split`` of every language (``decoding`` "greedy" or "beam" with ``beam``
-    hypotheses); return per-language and average error rates.
+    """Decode ``split`` of every language (``decoding`` one of ``asr.searches.DECODINGS``, a beam
+    search with ``beam`` hypotheses); return per-language and average error rates.
 
     ``decoder_of(language)``, when given, replaces ``model``/``pathways``: it returns a
     :class:`~asr_pathways.loading.Decoder` (any engine: torch, sparse kernels, ONNX).
@@ -170,6 +170,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-duration", type=float, default=200.0, help="seconds of audio per decoding batch")
     p.add_argument("--decoding", choices=DECODINGS, default="greedy", help=DECODING_HELP)
     p.add_argument("--beam", type=int, default=DEFAULT_BEAM, help="hypotheses kept by beam search")
+    p.add_argument("--plain-names", action="store_true",
+                   help="write wer_SPLIT.json/.md and hyps_SPLIT.jsonl without the search's suffix (_beam4) even when not greedy")
     p.add_argument("--engine", choices=["auto", "torch", "sparse", "onnx"], default="auto",
                    help="torch: the model's own modules; sparse: block-sparse kernels; onnx: onnxruntime; "
                         "auto: sparse for an export on the CPU, onnx for an ONNX folder, torch otherwise")
@@ -214,9 +216,9 @@ def run(args: argparse.Namespace) -> int:
     name = Path(args.run).name
     title = f"{name} — {args.split}" + ("" if args.decoding == "greedy" else f" ({decoding_label(args.decoding, args.beam)})")
     out = Path(args.out or args.run)
-    # Beside the model (no --out), a search other than greedy writes its own files (wer_test_beam4.json) and
-    # leaves the greedy ones alone; a folder given by --out gets the plain names (the JSON says how it decoded).
-    tag = "" if args.decoding == "greedy" or args.out else "_" + decoding_label(args.decoding, args.beam).replace(" ", "")
+    # A search other than greedy writes its own files (wer_test_beam4.json), so the greedy ones stay;
+    # --plain-names (what `bench` asks for) writes wer_test.json whatever the search (the JSON says which).
+    tag = "" if args.plain_names else decoding_tag(args.decoding, args.beam)
     paths = write_evaluation(out, result, title=title, tag=tag)
     if source.kind in ("export", "onnx") and args.out is None:
         from .export.card import record_evaluation

@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         train_cfg["loss_warmup_steps"] = 0  # the --init model is past its loss warm-up
     else:
         model_cfg, train_cfg, tok_cfg = resolve_config(opts)
+    if opts.decoding != "greedy" and opts.eval_split != "none" and model_cfg.get("loss") == "ctc":
+        raise InputError("beam search needs a transducer; this model is CTC-only", field="--decoding", expected="greedy")
     cfg = TrainConfig.from_dict(train_cfg)
     rc = RunConfig(
         preset=str(opts.preset), model=model_cfg, train=asdict(cfg) | {"betas": list(cfg.betas)}, tokenizer=tok_cfg,

@@ -118,8 +118,9 @@ def transcribe(
     """Transcripts of ``audio`` (a file, folder or list file, or a list of them) in ``language``.
 
     ``model`` is a folder path (run, monolingual prune run, language sub-run, export, ONNX export)
-    or an already opened :class:`~asr_pathways.loading.ModelSource`. ``decoding`` is "greedy" or
-    "beam" (modified beam search with ``beam`` hypotheses); ``engine`` "auto", "torch", "sparse"
+    or an already opened :class:`~asr_pathways.loading.ModelSource`. ``decoding`` is "greedy",
+    "beam" (up to 5 labels per frame) or "modified_beam" (one label per frame), the beam searches
+    keeping ``beam`` hypotheses; ``engine`` "auto", "torch", "sparse"
     or "onnx" (see :mod:`asr_pathways.loading`). Files are decoded one at a time (batch 1).
 
     A runnable example with an untrained tiny model (so the transcript is noise):

@@ -55,7 +55,10 @@ def configurations(searches: list[str], beams: list[int]) -> list[tuple[str, str
 
 def markdown(res: dict[str, Any]) -> str:
     m = res["machine"]
-    configs = configurations(res.get("searches", ["modified_beam"]), res["beams"])[1:]
+    if "searches" in res:
+        configs = configurations(res["searches"], res["beams"])[1:]
+    else:  # a result from before 2026-12-03: its "beam{b}" keys hold the one-label-per-frame search
+        configs = [(f"beam{b}", "modified_beam", b) for b in res["beams"]]
     names = [f"{LABELS[d]} {b}" for _, d, b in configs]
     lines = [
         "## Greedy vs beam search", "",

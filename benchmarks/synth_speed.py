@@ -7,7 +7,8 @@ Each pair builds the same corpus twice into fresh folders, once with the worker
 (``asr_pathways/data/espeak_worker.py``) and once with the program (``ASR_PATHWAYS_ESPEAK=program``),
 in the same process, the order alternating from pair to pair so that the machine's drift does not
 favour one. Reports the build times, the per-pair ratio worker / program with a 95% t-interval over
-the pairs, and whether every FLAC file came out byte-identical both ways. Writes
+the pairs and its mean by order, whether every FLAC file came out byte-identical both ways, and how
+many utterances the workers synthesised (none in the program builds, or it stops). Writes
 benchmarks/results/synth_speed.json and the ``synth_speed`` section of BENCHMARKS.md.
 """
 
@@ -32,8 +33,9 @@ SECTION = "synth_speed"
 MODES = ("worker", "program")
 
 
-def build(out: Path, mode: str, args: argparse.Namespace) -> float:
-    """Seconds to build the corpus into ``out`` with ``mode`` ("worker" or "program")."""
+def build(out: Path, mode: str, args: argparse.Namespace) -> tuple[float, int]:
+    """(seconds to build the corpus into ``out`` with ``mode``, "worker" or "program"; utterances the
+    workers synthesised)."""
     from asr_pathways.data import espeak_worker
     from asr_pathways.data.synth import SynthConfig, build_corpus
 
@@ -41,10 +43,11 @@ def build(out: Path, mode: str, args: argparse.Namespace) -> float:
                       test_utts=args.test_utts, dev_utts=args.dev_utts, lexicon_size=args.lexicon_size, progress=False)
     previous = os.environ.get("ASR_PATHWAYS_ESPEAK")
     os.environ["ASR_PATHWAYS_ESPEAK"] = "program" if mode == "program" else "library"
+    served = espeak_worker.served
     try:
         t0 = time.perf_counter()
         build_corpus(cfg)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, espeak_worker.served - served
     finally:
         espeak_worker.close_workers()
         if previous is None:
@@ -62,6 +65,7 @@ def same_audio(a: Path, b: Path) -> tuple[int, int]:
 
 def markdown(res: dict[str, Any]) -> str:
     lo, hi = res["ratio_interval"] or (float("nan"), float("nan"))
+    by_order = "; ".join(f"{order}: {v:.3f}x" for order, v in res["ratio_by_order"].items())
     rows = "\n".join(f"| {i + 1} | {p['order']} | {p['worker']:.1f} | {p['program']:.1f} | {p['worker'] / p['program']:.3f} |"
                      for i, p in enumerate(res["pairs"]))
     return (
@@ -74,8 +78,10 @@ def markdown(res: dict[str, Any]) -> str:
         "order alternating. Ratio: worker / program build time of the pair; interval: 95% t over the pairs.\n\n"
         "| pair | order | worker (s) | program (s) | worker / program |\n| ---: | --- | ---: | ---: | ---: |\n"
         f"{rows}\n\n"
-        f"**worker / program = {res['ratio_mean']:.3f}x, 95% interval [{lo:.3f}, {hi:.3f}]**; FLAC files byte-identical "
-        f"both ways: {res['identical_files']} of {res['files']}.\n"
+        f"**worker / program = {res['ratio_mean']:.3f}x, 95% interval [{lo:.3f}, {hi:.3f}]** (mean by order: {by_order}). "
+        f"The corpus's {res['files']:,} FLAC files came out byte-identical both ways in {res['identical_pairs']} of "
+        f"{len(res['pairs'])} pairs (the same deterministic corpus each time). Utterances the workers synthesised: "
+        f"{res['worker_utterances']:,} in the worker builds, {res['program_utterances']} in the program builds.\n"
     )
 
 
@@ -102,23 +108,30 @@ def main(argv: list[str] | None = None) -> int:
     probe.close()
     t0 = time.time()
     pairs: list[dict[str, Any]] = []
-    files = identical = 0
+    files = identical_pairs = 0
+    served = {mode: 0 for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="synth_speed-") as tmp:
         for i in range(args.pairs):
             order = MODES if i % 2 == 0 else MODES[::-1]
             pair: dict[str, Any] = {"order": " then ".join(order)}
             for mode in order:
                 shutil.rmtree(Path(tmp) / mode, ignore_errors=True)
-                pair[mode] = build(Path(tmp) / mode, mode, args)
+                pair[mode], n_served = build(Path(tmp) / mode, mode, args)
+                served[mode] += n_served
                 print(f"pair {i + 1}: {mode} {pair[mode]:.1f} s", flush=True)
             pairs.append(pair)
-            n, same = same_audio(Path(tmp) / "worker", Path(tmp) / "program")
-            files, identical = files + n, identical + same
+            files, same = same_audio(Path(tmp) / "worker", Path(tmp) / "program")
+            identical_pairs += int(same == files)
+    if served["worker"] == 0 or served["program"] != 0:
+        raise SystemExit(f"synth_speed: the worker builds used the worker for {served['worker']} utterances and the program "
+                         f"builds for {served['program']}: the comparison would not be what it says")
     ratios = [p["worker"] / p["program"] for p in pairs]
+    by_order = {order: [r for p, r in zip(pairs, ratios) if p["order"] == order] for order in dict.fromkeys(p["order"] for p in pairs)}
     res = {"command": command_line("benchmarks/synth_speed.py", argv), "machine": machine_info(), "languages": args.languages,
            "hours": args.hours, "test_utts": args.test_utts, "dev_utts": args.dev_utts, "jobs": args.jobs or os.cpu_count(),
            "seed": args.seed, "pairs": pairs, "ratio_mean": sum(ratios) / len(ratios), "ratio_interval": t_interval(ratios),
-           "files": files, "identical_files": identical, "wall_s": time.time() - t0}
+           "ratio_by_order": {k: sum(v) / len(v) for k, v in by_order.items()}, "files": files, "identical_pairs": identical_pairs,
+           "worker_utterances": served["worker"], "program_utterances": served["program"], "wall_s": time.time() - t0}
     return publish(SECTION, res, markdown, write=not args.no_write)
 
 

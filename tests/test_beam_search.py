@@ -157,3 +157,35 @@ def test_wide_beam_scores_are_exact_lattice_sums(seed: int, max_symbols: int) ->
         assert math.isclose(found[labels].log_prob, lp, rel_tol=1e-5, abs_tol=1e-5)
     assert best == [list(max(expected, key=lambda k: expected[k] / (len(k) + 1)))]
     assert sum(math.exp(v) for v in expected.values()) < 1.0  # the capped alignments: a part of the lattice's mass
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_wide_beam_scores_equal_the_rnnt_loss(seed: int) -> None:
+    """Independent of the search's own loop: where no frame can carry more labels than the cap
+    (len(y) <= max_symbols), a hypothesis's score is -rnnt_loss(y), the loss's forward algorithm."""
+    from asr_pathways.asr.loss import rnnt_loss
+
+    model = emitting_model(vocab=3, seed=seed)
+    with torch.no_grad():
+        raw, enc_lens = model.encode(torch.randn(1, 12, 80), torch.tensor([12]))  # 3 frames
+        enc = model.joiner.enc_proj(raw)
+        found = _frame_sync_search(enc, [int(enc_lens[0])], model.predictor, model.joiner.pred_proj, model.joiner,
+                                   beam=10_000, blank=0, max_symbols=2)[0]
+        checked = 0
+        for labels, hyp in found.items():
+            if len(labels) > 2:
+                continue
+            y = torch.tensor([list(labels)], dtype=torch.long)
+            nll = rnnt_loss(model.joint_logits(raw, y).double(), y, enc_lens, torch.tensor([len(labels)]), reduction="sum")
+            assert math.isclose(hyp.log_prob, -float(nll), rel_tol=1e-4, abs_tol=1e-4), labels
+            checked += 1
+    assert checked == 1 + 2 + 4  # (), every 1- and 2-label sequence
+
+
+def test_zero_length_utterance_in_a_batch() -> None:
+    model = emitting_model(seed=2)
+    with torch.no_grad():
+        enc, _ = model.encode(torch.randn(2, 40, 80), torch.tensor([40, 40]))
+        enc = model.joiner.enc_proj(enc)
+        out = beam_search(enc, torch.tensor([enc.shape[1], 0]), model.predictor, model.joiner.pred_proj, model.joiner, beam=3)
+    assert out[1] == [] and len(out) == 2

@@ -128,10 +128,26 @@ def test_evaluate_export_and_card(runs, capsys) -> None:
     card = json.loads((export / "model.json").read_text())["card"]
     assert card["wer"]["measured_on"] == "this export" and "en" in card["wer"]["languages"]
     assert main(["evaluate", str(export), "--max-utts", "2", "--device", "cpu", "--decoding", "beam", "--beam", "2"]) == 0
-    assert (export / "wer_test_beam2.json").is_file()
+    assert json.loads((export / "wer_test_beam2.json").read_text())["decoding"] == "beam 2, up to 5 labels per frame"
+    greedy_table = (export / "wer_test.json").read_text()
+    for extra, name in ((["--decoding", "modified_beam"], "wer_test_modified_beam4.json"),
+                        (["--decoding", "beam", "--out", str(export / "elsewhere")], "elsewhere/wer_test_beam4.json")):
+        assert main(["evaluate", str(export), "--max-utts", "2", "--device", "cpu", *extra]) == 0
+        assert (export / name).is_file()
+    assert (export / "wer_test.json").read_text() == greedy_table  # the greedy table stays
+    assert main(["evaluate", str(export), "--max-utts", "2", "--device", "cpu", "--decoding", "beam", "--plain-names",
+                 "--out", str(export / "plain")]) == 0
+    assert json.loads((export / "plain" / "wer_test.json").read_text())["decoding"].startswith("beam 4")
     assert main(["evaluate", str(export / "onnx"), "--max-utts", "2", "--device", "cpu"]) == 0
     hyps_onnx = (export / "onnx" / "hyps_test.jsonl").read_text()
     assert hyps_onnx == (export / "hyps_test.jsonl").read_text()
+    for decoding in ("beam", "modified_beam"):  # the ONNX graphs run every search as the torch modules do
+        assert main(["evaluate", str(export / "onnx"), "--max-utts", "2", "--device", "cpu", "--decoding", decoding]) == 0
+        assert main(["evaluate", str(export), "--max-utts", "2", "--device", "cpu", "--engine", "torch", "--decoding", decoding,
+                     "--out", str(export / "torch")]) == 0
+        onnx_hyps = (export / "onnx" / f"hyps_test_{decoding}4.jsonl").read_text()
+        assert [json.loads(l)["hyp"] for l in onnx_hyps.splitlines()] == \
+            [json.loads(l)["hyp"] for l in (export / "torch" / f"hyps_test_{decoding}4.jsonl").read_text().splitlines()]
     assert main(["evaluate", str(runs["exports"] / "en-f16"), "--max-utts", "2", "--device", "cpu"]) == 0
 
 

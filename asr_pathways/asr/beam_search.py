@@ -6,10 +6,12 @@ on, and leaves the frame by emitting blank. Hypotheses that leave a frame with t
 sequence are merged by adding their probabilities (``logaddexp``): they are two alignments of one
 transcript. Per frame the search keeps the ``beam`` best hypotheses that left it; while it expands
 labels inside a frame it keeps the ``beam`` best label extensions, and drops those already below the
-``beam``-th best hypothesis that has left the frame (a label only lowers a score). With a beam wide
-enough to keep everything, a hypothesis's score is its exact log-probability summed over every
-alignment with at most ``max_symbols_per_frame`` labels per frame (tests/test_beam_search.py checks
-it against the loss's forward algorithm).
+``beam``-th best hypothesis that has left the frame (an extension's own score can only fall; its mass
+could still have been merged into a surviving transcript, so like every beam this is an
+approximation). With a beam wide enough to keep everything, a hypothesis's score is its exact
+log-probability summed over every alignment with at most ``max_symbols_per_frame`` labels per frame:
+tests/test_beam_search.py checks it against a brute-force enumeration and, where the cap does not
+bind, against the RNN-T loss (``asr.loss.rnnt_loss``).
 
 :func:`modified_beam_search` (``decoding="modified_beam"``) emits at most one label per frame and
 moves on with it, as icefall decodes. On the ``small`` preset's 80 ms frames, with 0.66-0.80 labels
@@ -83,7 +85,7 @@ def _search_one(
         current = list(hyps.values())
         preds = torch.cat([h.pred for h in current])  # (n, J)
         logits = joiner(enc[t : t + 1].expand(len(current), -1), preds).float()
-        scores = logits.log_softmax(dim=-1) + torch.tensor([h.log_prob for h in current])[:, None]
+        scores = logits.log_softmax(dim=-1) + torch.tensor([h.log_prob for h in current], device=logits.device)[:, None]
         vocab = scores.shape[1]
         values, indices = scores.reshape(-1).topk(min(beam, scores.numel()))
         merged: dict[tuple[int, ...], _Hyp] = {}
@@ -146,7 +148,7 @@ def _frame_sync_search(
                 break
             frames = enc[torch.tensor([b for b, _ in rows], device=enc.device), t]
             log_probs = joiner(frames, torch.cat([h.pred for _, h in rows])).float().log_softmax(dim=-1)
-            scores = log_probs + torch.tensor([h.log_prob for _, h in rows])[:, None]
+            scores = log_probs + torch.tensor([h.log_prob for _, h in rows], device=log_probs.device)[:, None]
             for (b, h), value in zip(rows, scores[:, blank].tolist()):
                 if h.tokens in left[b]:
                     left[b][h.tokens].log_prob = _logaddexp(left[b][h.tokens].log_prob, value)
@@ -165,7 +167,7 @@ def _frame_sync_search(
                 if not parents:
                     continue
                 done = sorted((h.log_prob for h in left[b].values()), reverse=True)
-                floor = done[beam - 1] if len(done) >= beam else -math.inf  # a label only lowers a score
+                floor = done[beam - 1] if len(done) >= beam else -math.inf  # a label only lowers its own score
                 values, indices = rows_b.reshape(-1).topk(min(beam, rows_b.numel()))
                 for value, index in zip(values.tolist(), indices.tolist()):
                     if value > floor:
@@ -234,7 +236,7 @@ def decode_batch(
     beam: int = DEFAULT_BEAM,
     max_symbols_per_frame: int = 5,
 ) -> list[list[int]]:
-    """Token ids per utterance from raw features (B, T, F) with ``decoding`` "greedy" or "beam".
+    """Token ids per utterance from raw features (B, T, F) with ``decoding`` one of :data:`DECODINGS`.
 
     Greedy runs :func:`~asr_pathways.asr.decode.greedy_decode` (RNN-T, or CTC for a CTC-only
     model); "beam" runs :func:`beam_search`, "modified_beam" :func:`modified_beam_search`, each with

@@ -185,7 +185,7 @@ class Planner:
         argv = ["evaluate", str(dense), "--corpus", str(corpus), "--languages", ",".join(languages), "--device", self.pr.device]
         if utts is not None:
             argv += ["--max-utts", str(utts)]
-        argv += self.decoding_args
+        argv += self.decoding_args + (["--plain-names"] if self.decoding_args else [])  # results.py reads hyps_test.jsonl
         return self._job(None, "dense-eval" + tag, "evaluate", argv, languages=languages,
                          eval_utts=(utts or self.pr.test_utts) * len(languages))
 

@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..options import HelpFormatter as fmt  # each default shown once
 
     s = sub.add_parser("synth", help="synthesise a multilingual corpus with espeak-ng", formatter_class=fmt,
-                       description="Synthesise an MLS-shaped corpus with the espeak-ng program. Deterministic from --seed; "
+                       description="Synthesise an MLS-shaped corpus with espeak-ng (in-process where libespeak-ng loads, the same "
+                       "samples as the espeak-ng program; ASR_PATHWAYS_ESPEAK=program runs the program). Deterministic from --seed; "
                        "rerun the same command to resume an interrupted build. --hours sizes the TRAIN split per language; "
                        "dev and test have fixed utterance counts and speakers (voice variants) disjoint from train. "
                        "docs/corpus.md explains the defaults.")
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("--languages", default="en,fr,it,nl", help="espeak-ng language codes, comma separated (e.g. en,fr,it,nl,de,es,pt,pl)")
         q.add_argument("--hours", default="en=8,fr=4,nl=4,it=2", help="training hours: LANG=H,... or one number for every language (others default to 1)")
         q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--jobs", type=int, default=0, help="parallel espeak-ng processes (0: every core)")
+        q.add_argument("--jobs", type=int, default=0, help="parallel syntheses (espeak-ng workers or processes) (0: every core)")
         q.add_argument("--test-utts", type=int, default=500, help="test utterances per language")
         q.add_argument("--dev-utts", type=int, default=None, help="dev utterances per language (default: half of --test-utts)")
         q.add_argument("--train-speakers", type=int, default=120, help="training speakers per language")

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import AtomicPath, atomic_write_json
 from .corpus import check_language_code, finish_build, start_build, write_split
+from .espeak_worker import close_workers
 from .text import LanguageText, check_word_weights, frame_words, open_vocabulary_stats, read_user_text, word_counts
 from .voices import SAMPLE_RATE, Utterance, espeak_voices, plan_utterance, render_audio, speaker_pool
 
@@ -144,9 +145,12 @@ def build_corpus(cfg: SynthConfig, command: str | None = None) -> dict:
     jobs = cfg.jobs or os.cpu_count() or 1
     est_total = sum(cfg.hours_for(l) * 3600 + (cfg.test_utts + cfg.dev_count()) * 3.5 for l in langs)
     bar = progress_bar(total=round(est_total), unit="audio-s", desc="synth", disable=not cfg.progress)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for lang in langs:
-            _build_language(cfg, out, lang, pool, jobs, bar, *prepared[lang])
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for lang in langs:
+                _build_language(cfg, out, lang, pool, jobs, bar, *prepared[lang])
+    finally:
+        close_workers()  # the espeak-ng workers are not needed after the build (a demo trains in this process next)
     bar.close()
     settings = {
         "source": "espeak-ng synth", "seed": cfg.seed, "languages": ",".join(langs),
@@ -277,8 +281,11 @@ def text_statistics(cfg: SynthConfig, calibrate_utts: int = 60) -> dict[str, dic
             except RuntimeError:  # espeak-ng could not say it: a build would stop or skip it
                 return None
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            secs = list(pool.map(seconds, plans))
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                secs = list(pool.map(seconds, plans))
+        finally:
+            close_workers()
         fit = [(len(u.text), t) for u, t in zip(plans, secs) if t is not None]
         if len(fit) < 2:
             raise InputError(f"espeak-ng could not synthesise the {lang!r} calibration sentences", field="languages")

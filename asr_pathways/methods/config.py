@@ -225,6 +225,8 @@ class PruneConfig:
             raise bad("--prune-step", f"prune step {self.prune_step} must be > 0 (and < 1 as a fraction)")
         if self.round_steps < 1:
             raise bad("--round-steps", f"T = {self.round_steps} must be >= 1")
+        if self.beam < 1:
+            raise bad("--beam", f"beam {self.beam} must be >= 1", "a whole number >= 1 (hypotheses kept by a beam search)")
         for n in self.adaptation_steps():
             if not 0 < n < self.round_steps:
                 raise bad("--adapt-at", f"adaptation step n = {n} must satisfy 0 < n < T = {self.round_steps}")
