@@ -81,11 +81,12 @@ def test_long_text_is_cut_as_the_program_reads_it() -> None:
         worker.close()
 
 
-def test_bad_voice_is_an_error_and_the_worker_goes_on() -> None:
+@pytest.mark.parametrize("voice", ["xx-nonexistent+zz", "en\tx"])  # unknown; a tab, which must not break the protocol
+def test_bad_voice_is_an_error_and_the_worker_goes_on(voice: str) -> None:
     worker = espeak_worker.start_worker()
     try:
         with pytest.raises(RuntimeError, match="no voice"):
-            worker.synthesize("xx-nonexistent+zz", 150, 50, "hello")
+            worker.synthesize(voice, 150, 50, "hello")
         assert len(worker.synthesize("en", 150, 50, "hello")) > 1000
     finally:
         worker.close()
@@ -131,12 +132,3 @@ def test_a_broken_worker_hands_over_to_the_program() -> None:
     assert espeak_worker.synthesize(voice, u.speaker.rate, u.speaker.pitch, u.text) == expected  # a new worker
     espeak_worker.close_workers()
 
-
-def test_voice_with_a_tab_is_an_error_not_a_crash() -> None:
-    worker = espeak_worker.start_worker()
-    try:
-        with pytest.raises(RuntimeError, match="no voice"):
-            worker.synthesize("en\tx", 150, 50, "hello")
-        assert len(worker.synthesize("en", 150, 50, "hello")) > 1000
-    finally:
-        worker.close()
