@@ -132,3 +132,22 @@ def test_a_broken_worker_hands_over_to_the_program() -> None:
     assert espeak_worker.synthesize(voice, u.speaker.rate, u.speaker.pitch, u.text) == expected  # a new worker
     espeak_worker.close_workers()
 
+
+
+def test_a_library_that_disagrees_with_the_program_is_not_used(monkeypatch) -> None:
+    """Checked once per process on one sentence: a mismatch (another libespeak-ng build) means the program runs."""
+    worker = espeak_worker.start_worker()
+    try:
+        assert espeak_worker.agrees_with_program(worker)
+        other = ("en", 175, 50, "A sentence the program says differently.")
+        monkeypatch.setattr(espeak_worker.subprocess, "run",
+                            lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=b"RIFF....data\x00\x00\x00\x00\x01\x00", stderr=b""))
+        assert not espeak_worker.agrees_with_program(worker, other)
+    finally:
+        worker.close()
+    espeak_worker.close_workers()
+    monkeypatch.setattr(espeak_worker, "_available", None)
+    assert espeak_worker.synthesize("en", 150, 50, "hello") is None  # the check failed: the caller runs the program
+    assert espeak_worker._available is False
+    monkeypatch.undo()
+    espeak_worker._available = None  # the next test starts from an untried state

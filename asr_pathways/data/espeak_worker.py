@@ -12,8 +12,10 @@ The script imports nothing but the standard library (it runs with ``python -S``)
 line each, ``hex(voice)<TAB>rate<TAB>pitch<TAB>hex(text)``; a reply is a signed 8-byte length, then that
 many bytes of 16-bit samples at 22,050 Hz (a negative length is an error code).
 :func:`synthesize` hands each request to an idle worker (one per concurrent caller, started on first
-use). Where the library cannot be loaded, where ``os.fork`` is missing, or with
-``ASR_PATHWAYS_ESPEAK=program`` in the environment, it returns None and the caller runs the program.
+use). Before the first, it checks one sentence against the program (:func:`agrees_with_program`).
+Where the library cannot be loaded, where it disagrees with the program, where ``os.fork`` is
+missing, or with ``ASR_PATHWAYS_ESPEAK=program`` in the environment, it returns None and the caller
+runs the program.
 """
 
 from __future__ import annotations
@@ -128,6 +130,26 @@ _available: bool | None = None  # None: not tried yet
 served = 0  # utterances synthesised by workers in this process (benchmarks/synth_speed.py checks it)
 
 
+CHECK = ("en", 175, 50, "The quick brown fox jumps over the lazy dog, twice.")  # voice, rate, pitch, text
+
+
+def agrees_with_program(worker: EspeakWorker, check: tuple[str, int, int, str] = CHECK) -> bool:
+    """Whether ``worker`` gives the espeak-ng program's samples for one sentence (checked once per
+    process, before the first worker is used: a libespeak-ng of another build or version than the
+    program on the PATH would not). True where the program cannot be run: then the worker is all there is."""
+    voice, rate, pitch, text = check
+    cmd = ["espeak-ng", "-b", "1", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout"]
+    try:
+        proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    pcm = proc.stdout[proc.stdout.find(b"data") + 8 :] if proc.returncode == 0 and b"data" in proc.stdout else None
+    try:
+        return pcm is not None and worker.synthesize(voice, rate, pitch, text) == pcm[: len(pcm) // 2 * 2]
+    except RuntimeError:
+        return False
+
+
 def synthesize(voice: str, rate: int, pitch: int, text: str) -> bytes | None:
     """The espeak-ng program's samples for ``text`` (``-v voice -s rate -p pitch -b 1 --stdout``,
     text on stdin) as 16-bit bytes at 22,050 Hz, from an idle worker; None: run the program instead.
@@ -139,6 +161,9 @@ def synthesize(voice: str, rate: int, pitch: int, text: str) -> bytes | None:
         worker = _idle.pop() if _idle else None
     if worker is None:
         worker = start_worker()
+        if worker is not None and _available is None and not agrees_with_program(worker):
+            worker.close()  # another libespeak-ng than the program's: the program's samples are the reference
+            worker = None
         _available = worker is not None
         if worker is None:
             return None
