@@ -72,6 +72,18 @@ def _logaddexp(a: float, b: float) -> float:
     return hi if lo == -math.inf else hi + math.log1p(math.exp(lo - hi))
 
 
+def _expand(pending: list[tuple[_Hyp, int, float]], predictor: Predictor, pred_proj: Callable[[torch.Tensor], torch.Tensor],
+            device: torch.device) -> list[_Hyp]:
+    """New hypotheses ``parent + label`` with score ``value`` for each (parent, label, value): the
+    predictor runs once, batched over them."""
+    tokens = torch.tensor([[tok] for _, tok, _ in pending], dtype=torch.long, device=device)
+    states = tuple(torch.cat([p.state[i] for p, _, _ in pending], dim=1) for i in range(len(pending[0][0].state)))
+    out, new_state = predictor(tokens, states)
+    projected = pred_proj(out[:, 0])
+    return [_Hyp(p.tokens + (tok,), value, projected[j : j + 1], tuple(st[:, j : j + 1] for st in new_state))
+            for j, (p, tok, value) in enumerate(pending)]
+
+
 @torch.no_grad()
 def _search_one(
     enc: torch.Tensor, predictor: Predictor, pred_proj: Callable[[torch.Tensor], torch.Tensor],
@@ -89,7 +101,7 @@ def _search_one(
         vocab = scores.shape[1]
         values, indices = scores.reshape(-1).topk(min(beam, scores.numel()))
         merged: dict[tuple[int, ...], _Hyp] = {}
-        pending: list[tuple[tuple[int, ...], _Hyp, int]] = []  # (new labels, parent, label): need the predictor
+        pending: list[tuple[_Hyp, int, float]] = []  # (parent, label, score): new label sequences, need the predictor
         for value, index in zip(values.tolist(), indices.tolist()):
             parent = current[index // vocab]
             token = index % vocab
@@ -97,32 +109,15 @@ def _search_one(
             if key in merged:
                 merged[key].log_prob = _logaddexp(merged[key].log_prob, value)
             else:
-                merged[key] = _Hyp(key, value, parent.pred, parent.state)  # a new label: replaced below
+                merged[key] = _Hyp(key, value, parent.pred, parent.state)  # a new label: its predictor output below
                 if token != blank:
-                    pending.append((key, parent, token))
+                    pending.append((parent, token, value))
         if pending:
-            tokens = torch.tensor([[tok] for _, _, tok in pending], dtype=torch.long, device=enc.device)
-            states = tuple(torch.cat([p.state[i] for _, p, _ in pending], dim=1) for i in range(len(pending[0][1].state)))
-            out, new_state = predictor(tokens, states)
-            projected = pred_proj(out[:, 0])
-            for j, (key, _, _) in enumerate(pending):
-                merged[key].pred = projected[j : j + 1]
-                merged[key].state = tuple(s[:, j : j + 1] for s in new_state)
+            for grown in _expand(pending, predictor, pred_proj, enc.device):
+                merged[grown.tokens].pred, merged[grown.tokens].state = grown.pred, grown.state
         hyps = merged
     best = max(hyps.values(), key=lambda h: h.log_prob / (len(h.tokens) + 1))
     return list(best.tokens)
-
-
-def _expand(pending: list[tuple[_Hyp, int, float]], predictor: Predictor, pred_proj: Callable[[torch.Tensor], torch.Tensor],
-            device: torch.device) -> list[_Hyp]:
-    """New hypotheses ``parent + label`` with score ``value`` for each (parent, label, value): the
-    predictor runs once, batched over them."""
-    tokens = torch.tensor([[tok] for _, tok, _ in pending], dtype=torch.long, device=device)
-    states = tuple(torch.cat([p.state[i] for p, _, _ in pending], dim=1) for i in range(len(pending[0][0].state)))
-    out, new_state = predictor(tokens, states)
-    projected = pred_proj(out[:, 0])
-    return [_Hyp(p.tokens + (tok,), value, projected[j : j + 1], tuple(st[:, j : j + 1] for st in new_state))
-            for j, (p, tok, value) in enumerate(pending)]
 
 
 def _frame_sync_search(
