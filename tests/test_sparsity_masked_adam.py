@@ -76,3 +76,23 @@ def test_unsupported_optimizers_are_refused():
     assert not supports_masked_adam(hooked)
     with pytest.raises(ValueError, match="plain torch.optim.Adam"):
         masked_adam_step(torch.optim.SGD(ps, lr=0.1), {})
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_float_masks_step_as_bool_masks_bit_for_bit(kind):
+    """Frozen masks given as 1/0 in the weights' dtype (the pathway engine's cached form) give the same
+    weights and moments as bool masks, bit for bit."""
+    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    a, b = _params(5), _params(5)
+    opt_a, opt_b = cls(a, lr=1e-2, weight_decay=0.1), cls(b, lr=1e-2, weight_decay=0.1)
+    g = torch.Generator().manual_seed(6)
+    fz = [torch.rand(7, 5, generator=g) < 0.5, torch.rand(4, 4, generator=g) < 0.5]
+    for step in range(4):
+        _grads(a, 20 + step)
+        _grads(b, 20 + step)
+        masked_adam_step(opt_a, {a[0]: fz[0], a[2]: fz[1]})
+        masked_adam_step(opt_b, {b[0]: fz[0].float(), b[2]: fz[1].float()})
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])

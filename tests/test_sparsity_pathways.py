@@ -270,3 +270,24 @@ def test_builtin_model_defaults():
     assert any(n.endswith("in_proj_weight") for n in names) and any(n.endswith("out_proj.weight") for n in names)
     assert "predictor.lstm.weight_ih_l0" in names and "predictor.lstm.weight_hh_l0" in names
     assert not any("depthwise" in n for n in names)
+
+
+def test_replaced_mask_and_new_dtype_are_seen_by_the_next_context():
+    """The engine keeps each pathway's masks as 1/0 tensors in the weights' dtype: replacing the mask, or
+    converting the module to another dtype, must not leave a stale copy in use."""
+    net, names = make()
+    first, second = random_masks(net, names, 3), random_masks(net, names, 4)
+    pm = PathwayModel(net, names, {"fr": first})
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        with pm.pathway("fr"):
+            net(x)  # builds the float copies of the first mask
+        pm.set_mask("fr", second)
+        with pm.pathway("fr"):
+            y = net(x)
+        assert torch.equal(y, masked_copy(net, second)(x))
+        net.double()
+        with pm.pathway("fr"):
+            assert net.ff.weight.dtype == torch.float64
+            y64 = net(x.double())
+        assert torch.equal(y64, masked_copy(net, second)(x.double()))

@@ -1,7 +1,7 @@
 """The frozen-coordinate invariant: an optimizer step moves nothing outside the active pathways' masks.
 
 For a pathway step over ``active`` pathways, every coordinate outside ``∪ active`` of a prunable
-parameter is frozen: :meth:`FrozenCoordinates.outside_bool` gives the masks the masked Adam step
+parameter is frozen: :meth:`FrozenCoordinates.outside_float` (or ``outside_bool``) gives the masks the masked Adam step
 uses (:mod:`.masked_adam`), :meth:`FrozenCoordinates.restore_outside` saves those coordinates of
 the parameters and of the optimizer's per-parameter state tensors and writes them back after any
 other optimizer's step. Both are cached per set of active pathways (the 4 most recent).
@@ -46,11 +46,13 @@ class FrozenCoordinates:
         self._union = union_mask
         self._index_cache: OrderedDict[tuple[str, ...], dict[str, torch.Tensor]] = OrderedDict()
         self._bool_cache: OrderedDict[tuple[str, ...], dict[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._float_cache: OrderedDict[tuple[str, ...], dict[torch.Tensor, torch.Tensor]] = OrderedDict()
 
     def clear(self) -> None:
         """Forget the cached sets (after any mask changed)."""
         self._index_cache.clear()
         self._bool_cache.clear()
+        self._float_cache.clear()
 
     @staticmethod
     def _cached(cache: OrderedDict, key: tuple[str, ...], build: Callable[[], dict]) -> dict:
@@ -83,6 +85,15 @@ class FrozenCoordinates:
             return {p: f for p, f in frozen.items() if bool(f.any())}
 
         return self._cached(self._bool_cache, active, build)
+
+    def outside_float(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
+        """Like :meth:`outside_bool`, as 1/0 in each parameter's dtype (what the masked Adam step reads
+        without a conversion per step)."""
+
+        def build() -> dict[torch.Tensor, torch.Tensor]:
+            return {p: f.to(p.dtype) for p, f in self.outside_bool(active).items()}
+
+        return self._cached(self._float_cache, active, build)
 
     @contextmanager
     def restore_outside(self, optimizer: torch.optim.Optimizer, active: tuple[str, ...]) -> Iterator[None]:

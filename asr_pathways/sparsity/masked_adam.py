@@ -11,7 +11,8 @@ CPU default), no gather/scatter, and the optimizer's state stays in torch's form
 
 At a frozen coordinate the step is exact: ``exp_avg.lerp_(target, w)`` with
 ``target = exp_avg`` there adds ``w * 0``; the weight update is masked to 0 before it is
-subtracted. Parameters without frozen coordinates (biases, norms, matrices fully inside the
+subtracted. The masks select through ``lerp`` with weights 0 and 1, which gives either operand exactly
+(finite values; the trainer skips non-finite steps). Parameters without frozen coordinates (biases, norms, matrices fully inside the
 union) take torch's own sequence of operations.
 
 >>> import torch
@@ -66,8 +67,9 @@ def masked_adam_step(optimizer: torch.optim.Optimizer, frozen: Mapping[torch.Ten
     """Run one step of ``optimizer`` (an Adam or AdamW, see :func:`supports_masked_adam`) in which
     the coordinates where ``frozen[param]`` is True keep their weight and moment values.
 
-    ``frozen`` maps parameters (by identity) to bool tensors of their shape on their device;
-    parameters not in it are updated as torch would update them. Like torch, parameters without
+    ``frozen`` maps parameters (by identity) to tensors of their shape on their device, True (bool) or 1
+    (the parameter's dtype: no conversion per step) where frozen, else False or 0; parameters not in it
+    are updated as torch would update them. Like torch, parameters without
     a gradient are skipped (their step count does not advance).
     """
     if not supports_masked_adam(optimizer):
@@ -105,10 +107,13 @@ def masked_adam_step(optimizer: torch.optim.Optimizer, frozen: Mapping[torch.Ten
                 continue
             if wd != 0 and not decoupled:
                 grad = grad.add(p, alpha=wd)
-            exp_avg.lerp_(torch.where(fz, exp_avg, grad), 1 - beta1)
-            exp_avg_sq.lerp_(torch.where(fz, exp_avg_sq, grad * grad), 1 - beta2)
+            # lerp(x, y, f) with f in {0, 1} selects x or y exactly, and is several times faster on the CPU
+            # than torch.where or masked_fill (their mask kernels)
+            f = fz if fz.dtype == p.dtype else fz.to(p.dtype)
+            exp_avg.lerp_(torch.lerp(grad, exp_avg, f), 1 - beta1)
+            exp_avg_sq.lerp_(torch.lerp(grad * grad, exp_avg_sq, f), 1 - beta2)
             update = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
             torch.div(exp_avg, update, out=update).mul_(step_size)
             if wd != 0 and decoupled:
                 update.add_(p, alpha=lr * wd)
-            p.sub_(update.masked_fill_(fz, 0.0))
+            p.sub_(update.lerp_(update.new_zeros(()), f))
