@@ -96,3 +96,59 @@ def test_float_masks_step_as_bool_masks_bit_for_bit(kind):
         assert torch.equal(p, q)
         for key in ("exp_avg", "exp_avg_sq"):
             assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])
+
+
+def _where_reference_step(opt, frozen):
+    """The masked AdamW step written with torch.where / masked_fill_ (the engine until 2026-12-03)."""
+    with torch.no_grad():
+        for group in opt.param_groups:
+            b1, b2 = group["betas"]
+            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                st = opt.state[p]
+                if not st:
+                    st.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                st["step"] += 1
+                k = float(st["step"])
+                fz = frozen[p]
+                st["exp_avg"].lerp_(torch.where(fz, st["exp_avg"], p.grad), 1 - b1)
+                st["exp_avg_sq"].lerp_(torch.where(fz, st["exp_avg_sq"], p.grad * p.grad), 1 - b2)
+                upd = st["exp_avg_sq"].sqrt().div_((1 - b2**k) ** 0.5).add_(eps)
+                torch.div(st["exp_avg"], upd, out=upd).mul_(lr / (1 - b1**k))
+                upd.add_(p, alpha=lr * wd)
+                p.sub_(upd.masked_fill_(fz, 0.0))
+
+
+def test_lerp_selection_equals_the_where_reference():
+    a, b = _params(8, shapes=((6, 5), (4, 4))), _params(8, shapes=((6, 5), (4, 4)))
+    opt_a, opt_b = torch.optim.AdamW(a, lr=1e-2, weight_decay=0.1), torch.optim.AdamW(b, lr=1e-2, weight_decay=0.1)
+    g = torch.Generator().manual_seed(9)
+    fz = [torch.rand(6, 5, generator=g) < 0.5, torch.rand(4, 4, generator=g) < 0.5]
+    for step in range(5):
+        _grads(a, 30 + step)
+        _grads(b, 30 + step)
+        masked_adam_step(opt_a, {a[0]: fz[0], a[1]: fz[1]})
+        _where_reference_step(opt_b, {b[0]: fz[0], b[1]: fz[1]})
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_frozen_coordinates_survive_a_non_finite_gradient(bad):
+    """An inf or NaN in a gradient (at a frozen or a free coordinate) leaves every frozen coordinate as it was."""
+    ps = _params(11, shapes=((5, 4),))
+    opt = torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1)
+    fz = torch.zeros(5, 4, dtype=torch.bool)
+    fz[:2] = True
+    _grads(ps, 1)
+    masked_adam_step(opt, {ps[0]: fz})
+    before = ps[0].detach().clone(), opt.state[ps[0]]["exp_avg"].clone(), opt.state[ps[0]]["exp_avg_sq"].clone()
+    _grads(ps, 2)
+    ps[0].grad[0, 0] = bad  # a frozen coordinate
+    ps[0].grad[4, 3] = bad  # a free one
+    masked_adam_step(opt, {ps[0]: fz.float()})
+    assert torch.equal(ps[0][fz], before[0][fz])
+    assert torch.equal(opt.state[ps[0]]["exp_avg"][fz], before[1][fz])
+    assert torch.equal(opt.state[ps[0]]["exp_avg_sq"][fz], before[2][fz])

@@ -291,3 +291,8 @@ def test_replaced_mask_and_new_dtype_are_seen_by_the_next_context():
             assert net.ff.weight.dtype == torch.float64
             y64 = net(x.double())
         assert torch.equal(y64, masked_copy(net, second)(x.double()))
+        net.float()  # back: a float64 copy of the mask would make the masked weight float64
+        with pm.pathway("fr"):
+            assert all(getattr(mod, "weight").dtype == torch.float32 for mod in (net.ff, net.attn.out_proj))
+            y32 = net(x)
+        assert torch.equal(y32, masked_copy(net, second)(x))

@@ -4,7 +4,7 @@
 ``θ ⊙ m_fr`` — ``forward``, ``encode``, decoding helpers, a ``DistributedDataParallel`` wrapper
 around the same module — while the stored values of weights pruned for ``fr`` are kept (other
 pathways may use them). How: on entering, for every prunable parameter the masked tensor
-``θ * m`` (the mask as 1/0, kept per pathway in the weights' dtype) is computed (through a small autograd function, so gradients reach θ only inside
+``θ * m`` on the CPU (the mask as 1/0, kept per pathway in the weights' dtype), else ``where(m, θ, 0)``, is computed (through a small autograd function, so gradients reach θ only inside
 ``m``) and placed in the owning submodule's instance ``__dict__``, which Python's attribute lookup
 consults before ``nn.Module.__getattr__``; ``module._parameters`` is not touched, so
 ``named_parameters()``, ``state_dict()``, optimizers and DDP still see the real parameters.
@@ -59,11 +59,15 @@ ZERO_TRAINABLE = "zero_trainable"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-class _ApplyMask(torch.autograd.Function):
-    """``w * keep`` with ``keep`` the mask as 1/0 in ``w``'s dtype; the gradient is ``g * keep``.
+def _select(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    return torch.where(keep, x, x.new_zeros(())) if keep.dtype == torch.bool else x * keep
 
-    The same values as ``where(mask, w, 0)`` (up to the sign of a zero), 3-8x faster on the CPU than
-    ``torch.where``'s mask kernel. The mask is kept on ``ctx`` (not ``save_for_backward``) so that
+
+class _ApplyMask(torch.autograd.Function):
+    """The masked weight and its gradient: ``where(keep, w, 0)`` for a bool mask, ``w * keep`` for the mask
+    as 1/0 in ``w``'s dtype (what the CPU uses: several times faster there than ``torch.where``'s mask
+    kernel, and the same values for finite weights and gradients, signed zeros aside; an inf or NaN
+    there becomes NaN at pruned coordinates, where ``where`` gave 0). The mask is kept on ``ctx`` (not ``save_for_backward``) so that
     several backward passes may go through the same node (gradient accumulation inside one
     ``pathway`` context). Masks are never modified in place (``set_mask`` replaces them), so no
     version check is lost.
@@ -72,18 +76,18 @@ class _ApplyMask(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, weight: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.keep = keep
-        return weight * keep
+        return _select(weight, keep)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad * ctx.keep, None
+        return _select(grad, ctx.keep), None
 
 
 def _masked(p: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     if p.requires_grad:
         with torch.enable_grad():  # a context entered under no_grad must still train if used so
             return _ApplyMask.apply(p, keep)
-    return p * keep
+    return _select(p, keep)
 
 
 class PathwayModel:
@@ -213,16 +217,18 @@ class PathwayModel:
 
     def _install(self, pathway: str) -> None:
         ms = self._get(pathway)
-        keep = self._keep.setdefault(pathway, {})  # float copies of the masks: 4 bytes per weight per pathway
+        keep = self._keep.setdefault(pathway, {})  # on the CPU, float copies of the masks: 4 bytes per weight per pathway
         for n in self._names:
             p = self._params[n]
             m = ms[n]
             if m.device != p.device:  # the module moved after the mask was set
                 m = m.to(p.device)
                 ms._m[n] = m
-            k = keep.get(n)
-            if k is None or k.device != p.device or k.dtype != p.dtype:
-                k = keep[n] = m.to(dtype=p.dtype)
+            k = m
+            if p.device.type == "cpu":  # elsewhere (GPU) the bool mask and torch.where: not measured there
+                k = keep.get(n)
+                if k is None or k.device != p.device or k.dtype != p.dtype:
+                    k = keep[n] = m.to(dtype=p.dtype)
             t = _masked(p, k)
             mod, attr = self._owner[n]
             mod.__dict__[attr] = t  # shadows mod._parameters[attr] for attribute access
@@ -300,7 +306,8 @@ class PathwayModel:
             key = tuple(sorted(set(act)))
             for k in key:
                 self._get(k)
-            masked_adam_step(optimizer, self._frozen.outside_float(key))  # no save/restore needed
+            on_cpu = all(q.device.type == "cpu" for q in self._params.values())
+            masked_adam_step(optimizer, self._frozen.outside_float(key) if on_cpu else self._frozen.outside_bool(key))
             out = None
         else:
             with self.frozen_outside(optimizer, act):
