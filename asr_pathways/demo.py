@@ -15,7 +15,7 @@ end to end; it does not measure the paper's claims (one seed, a dense model far 
 It is a small configuration (the ``demo`` profile, ``bench/profiles/demo.yaml``) of the benchmark
 behind ``asr-pathways bench`` (:mod:`asr_pathways.bench`), so every run is cached by its identity: a
 second ``make demo`` reuses them and only rewrites the report. ``--fresh`` deletes the cached corpus, model and runs first.
-From a fresh clone: 18.7 minutes on a 2-core AVX-512 BF16 CPU, 29.0 on a 2-core AVX2-only one (BENCHMARKS.md).
+From a fresh clone: 18.7–22.5 minutes on a 2-core AVX-512 BF16 CPU, 29.0 on a 2-core AVX2-only one (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -174,6 +174,18 @@ def setup_times(corpus_dir: str, repeats: int, max_duration: float) -> dict[str,
     return out
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + (" with uncommitted changes" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 class _Tok:
     def encode(self, text: str) -> list[int]:
         return [1]
@@ -233,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = setup_times(a.corpus, a.setup_repeats, a.max_duration)
     result = {
         "command": command_line("benchmarks/phase_speed.py", argv), "machine": machine_info(), "seed": a.seed,
-        "corpus": a.corpus, "dense": a.dense, "languages": languages, "sparsity": a.sparsity, "max_duration": a.max_duration,
+        "commit": _commit(), "corpus": a.corpus, "dense": a.dense, "languages": languages, "sparsity": a.sparsity, "max_duration": a.max_duration,
         "steps": a.steps, "warmup": a.warmup, "blocks": a.blocks,
         "audio_seconds_per_second": rate, "median_step_ms": ms, "block_ratios": ratios,
         "new_over_old": rate["new"] / rate["old"], "new_over_old_interval": [lo, hi], "identical": identical,
@@ -248,11 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     write_result("phase_speed", result)
     body = "\n".join([
         "## Pruning-phase speed (`benchmarks/phase_speed.py`)", "",
-        f"Command: `{result['command']}`. Machine: {machine_line(result['machine'])}. Seed {a.seed}; wall time {result['wall_seconds']:.0f} s.", "",
+        f"Command: `{result['command']}` (`.venv/bin/python`; needs `make demo`'s corpus and dense model, or others given with "
+        f"`--corpus`/`--dense`), commit {result['commit']}. Machine: {machine_line(result['machine'])}. Seed {a.seed}; wall time "
+        f"{result['wall_seconds']:.0f} s.", "",
         f"A pathway phase of the demo's size: {len(languages)} languages ({', '.join(languages)}), one {a.max_duration:g}-s monolingual "
         f"batch per language per step, random masks at {a.sparsity:.0%} per pathway, {a.steps} timed steps of each engine "
-        f"taking turns (after {a.warmup} untimed), the same data order; `old` is the engine until 2026-12-03 (`torch.where` "
-        "masks, a `where`/`masked_fill_` masked Adam step), `new` the shipped one (float masks, `lerp` selection).", "",
+        f"taking turns (after {a.warmup} untimed), the same data order; `old` is the engine of commit 7b5d251 (`torch.where` "
+        "masks, a `where`/`masked_fill_` masked Adam step), `new` the one of the commit above (on the CPU: float masks, `lerp` "
+        "selection). Both trainers share one corpus object, so the manifests read once show only in the set-up row.", "",
         "| measure | old | new | new / old |", "| --- | ---: | ---: | ---: |",
         f"| audio-s per s | {rate['old']:.1f} | {rate['new']:.1f} | **{result['new_over_old']:.3f}x** [{lo:.3f}, {hi:.3f}] |",
         f"| median step (ms) | {ms['old']:.0f} | {ms['new']:.0f} | |",
