@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| trainer set-up (s, median of {a.setup_repeats}) | {statistics.median(setup['old']):.2f} | {statistics.median(setup['new']):.2f} | |",
         "",
         f"Weights, AdamW moments and step counts after the run: equal values **{identical}**, the same bits **{bitwise}** "
-        "(the comparison is exact because the demo's model has no dropout and no SpecAugment, which draw from "
-        "the global random generator the two trainers share). Interval: Student t over "
+        "(an exact comparison because the demo's model has no dropout, which draws from "
+        "the global random generator the two trainers share; SpecAugment draws from each trainer's own seeded generator). Interval: Student t over "
         f"{a.blocks} blocks of consecutive interleaved steps (machine drift inside the run; not variance between runs). "
         "Set-up: every language's train cuts read and their streams built, with the cuts as lhotse's lazy manifest and "
         "path-prefix map (old) or read once into a list (new), in alternating order. "

@@ -48,3 +48,16 @@ def test_block_ratios_compare_throughput_block_by_block():
     assert block_ratios(five, {"seconds": [1.0] * 5, "audio": [1.0] * 5}, 2) == pytest.approx([1.0, 0.5])
     with pytest.raises(ValueError, match="6 blocks of 5 steps"):
         block_ratios(five, five, 6)
+
+
+def test_phase_speed_tiny(tiny_runs, monkeypatch, capsys) -> None:
+    """The pruning-phase benchmark runs end to end on the tiny runs, and the engine of commit 7b5d251 it keeps
+    (OldPathwayModel) and today's leave the same bits after the same steps."""
+    from benchmarks import phase_speed
+    import train_speed  # (phase_speed put benchmarks/ on the path)
+
+    monkeypatch.setattr(train_speed, "_reexec_with_tcmalloc", lambda: None)
+    argv = ["--corpus", str(tiny_runs["corpus"]), "--dense", str(tiny_runs["dense"]), "--max-duration", "4",
+            "--steps", "2", "--warmup", "1", "--blocks", "2", "--setup-repeats", "1", "--no-write"]
+    assert phase_speed.main(argv) == 0
+    assert "identical True (bitwise True)" in capsys.readouterr().out
