@@ -76,24 +76,19 @@ class FrozenCoordinates:
 
         return self._cached(self._index_cache, active, build)
 
+    def _outside(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
+        u = self._union(active)
+        frozen = {self._params[n]: ~u[n].to(self._params[n].device) for n in self._params}
+        return {p: f for p, f in frozen.items() if bool(f.any())}
+
     def outside_bool(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
         """Parameter -> bool tensor, True outside ``∪ active`` (parameters with none omitted)."""
-
-        def build() -> dict[torch.Tensor, torch.Tensor]:
-            u = self._union(active)
-            frozen = {self._params[n]: ~u[n].to(self._params[n].device) for n in self._params}
-            return {p: f for p, f in frozen.items() if bool(f.any())}
-
-        return self._cached(self._bool_cache, active, build)
+        return self._cached(self._bool_cache, active, lambda: self._outside(active))
 
     def outside_float(self, active: tuple[str, ...]) -> dict[torch.Tensor, torch.Tensor]:
         """Like :meth:`outside_bool`, as 1/0 in each parameter's dtype (what the masked Adam step reads
-        without a conversion per step)."""
-
-        def build() -> dict[torch.Tensor, torch.Tensor]:
-            return {p: f.to(p.dtype) for p, f in self.outside_bool(active).items()}
-
-        return self._cached(self._float_cache, active, build)
+        without a conversion per step); the bool masks it is made from are not kept."""
+        return self._cached(self._float_cache, active, lambda: {p: f.to(p.dtype) for p, f in self._outside(active).items()})
 
     @contextmanager
     def restore_outside(self, optimizer: torch.optim.Optimizer, active: tuple[str, ...]) -> Iterator[None]:
