@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import analysis, deployed, tables
+from .contents import refresh_contents
 from .plan import Context, Planner
 from .results import Results
 
@@ -87,7 +88,8 @@ def build_report(planner: Planner, layout: dict[str, Any], records: dict[str, di
 
 # ------------------------------------------------------------------------------------ BENCHMARKS.md
 def write_markdown_section(path: str | Path, name: str, body: str) -> Path:
-    """Replace (or append) the ``<!-- name:start -->``...``<!-- name:end -->`` section of a Markdown file."""
+    """Replace (or append) the ``<!-- name:start -->``...``<!-- name:end -->`` section of a Markdown file, and
+    refresh its contents block if it has one (``bench/contents.py``)."""
     from ..io import atomic_write_text
 
     path = Path(path)
@@ -98,7 +100,7 @@ def write_markdown_section(path: str | Path, name: str, body: str) -> Path:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, refresh_contents(text))
 
 
 def write_benchmarks_section(results: dict[str, Any], ctx: Context, path: str | Path) -> Path:
