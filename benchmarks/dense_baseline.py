@@ -100,17 +100,27 @@ def utterance_bootstrap(hyps_path: Path, draws: int = 2000, seed: int = 0) -> di
             "draws": draws}
 
 
-def record_name(seed: int) -> str:
-    """The result file and BENCHMARKS.md section of a seed: ``dense_baseline`` (seed 0), ``dense_baseline_seed{N}``."""
-    return "dense_baseline" if seed == 0 else f"dense_baseline_seed{seed}"
+def record_name(seed: int, steps: int | None = None, preset_steps: int | None = None) -> str:
+    """The result file and BENCHMARKS.md section of a run: ``dense_baseline`` for the preset's steps and seed 0 (the
+    acceptance record), else ``dense_baseline_steps{S}`` and/or ``_seed{N}``, so that no probe overwrites it.
+
+    >>> record_name(0), record_name(1), record_name(0, 2800, 7000), record_name(2, 2800, 7000), record_name(0, 7000, 7000)
+    ('dense_baseline', 'dense_baseline_seed1', 'dense_baseline_steps2800', 'dense_baseline_steps2800_seed2', 'dense_baseline')
+    """
+    name = "dense_baseline"
+    if steps is not None and preset_steps is not None and steps != preset_steps:
+        name += f"_steps{steps}"
+    return name + (f"_seed{seed}" if seed else "")
 
 
 def render(result: dict, corpus_card: dict) -> str:
-    """The ``dense_baseline`` (or ``dense_baseline_seed{N}``) section of BENCHMARKS.md from a result record."""
+    """The ``dense_baseline`` (or ``dense_baseline_steps{S}``, ``_seed{N}``) section of BENCHMARKS.md from a result record."""
     ml = result["multilingual"]
     seed = int(result.get("seed", 0))
+    name = result.get("record", record_name(seed))
+    steps_note = f", {result['steps']:,} steps (not the preset's {result['preset_steps']:,})" if "_steps" in name else ""
     lines = [
-        "## Dense multilingual baseline (RNN-T, `small` preset)" + (f", seed {seed}" if seed else ""),
+        f"## Dense multilingual baseline (RNN-T, `{result.get('preset', 'small')}` preset)" + steps_note + (f", seed {seed}" if seed else ""),
         "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {result['seed']}.",
         "",
@@ -153,7 +163,7 @@ def render(result: dict, corpus_card: dict) -> str:
                          f"{pct(r.get('unseen_recall', math.nan))} |")
     if result.get('mono_steps', 0):
         lines += ["", f"Monolingual models: fine-tuned from the multilingual model for {result.get('mono_steps', 0)} steps per language (lr 5e-4)."]
-    lines += ["", f"Raw numbers: benchmarks/results/{record_name(seed)}.json."]
+    lines += ["", f"Raw numbers: benchmarks/results/{name}.json."]
     return "\n".join(lines)
 
 
@@ -161,17 +171,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="data/mls4")
     p.add_argument("--preset", default="small")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps (default: the preset's); other steps write their own record and section (dense_baseline_stepsS)")
     p.add_argument("--seed", type=int, default=0,
-                   help="training seed; a seed other than 0 writes its own record and section (dense_baseline_seedN)")
+                   help="training seed; a seed other than 0 writes its own record and section (dense_baseline_seedN, "
+                        "dense_baseline_stepsS_seedN)")
     p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
     p.add_argument("--out", default="runs/bench-dense")
     p.add_argument("--eval-max-utts", type=int, default=None)
     p.add_argument("--render-only", action="store_true",
-                   help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (no training, no decoding; "
-                        "adds the utterance bootstrap from --out's hyps_test.jsonl when the record lacks it)")
+                   help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (or the record that "
+                        "--steps/--seed name; no training, no decoding; adds the utterance bootstrap from --out's hyps_test.jsonl "
+                        "when the record lacks it)")
     args = p.parse_args(argv)
-    name = record_name(args.seed)
+    from asr_pathways.asr.model import load_preset
+
+    preset_steps = int(load_preset(args.preset)["train"]["steps"])
+    name = record_name(args.seed, args.steps, preset_steps)
     if args.render_only:
         result = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())
         hyps = Path(args.out) / "hyps_test.jsonl"
@@ -185,17 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
     if args.steps is None:
-        from asr_pathways.asr.model import load_preset
-
-        args.steps = int(load_preset(args.preset)["train"]["steps"])
+        args.steps = preset_steps
     wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
     result = {
         "benchmark": "dense_baseline",
         "command": command_line("benchmarks/dense_baseline.py", argv),
         "machine": machine_info() | {"tcmalloc": tcmalloc_path() is not None},  # the train command preloads it
         "seed": args.seed,
+        "record": name,
         "preset": args.preset,
         "steps": args.steps,
+        "preset_steps": preset_steps,
         "mono_steps": args.mono_steps,
         "multilingual": {"wall_s": wall, **summarise_metrics(out), **json.loads((out / "wer_test.json").read_text())},
         "monolingual": {},
