@@ -72,6 +72,20 @@ def diversity(run: Path, split: str) -> dict:
     return {"distinct_share": d["distinct_share"], "empty_share": d["empty_share"], "degenerate": d["degenerate"]}
 
 
+def section_heading(split: str, T: int, mono_f: float, multi_f: float, parts: str, seed: int, variant: dict[str, str]) -> str:
+    """The section's heading: the runs' settings, so that the records of one script stay apart in the contents.
+
+    >>> section_heading("dev", 240, 4.0, 4.0, "mono", 1, {"block": "1x1", "mono-max-duration": "64"})
+    '## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`, dev: T = 240, peak × 4, mono, seed 1, --block 1x1, --mono-max-duration 64)'
+    """
+    peak = f"peak × {mono_f:g}" + (f" (multilingual × {multi_f:g})" if multi_f != mono_f else "")
+    settings = [f"{split}: T = {T}", peak]
+    settings += [parts] if set(parts.split(",")) != {"mono", "multi"} else []
+    settings += [f"seed {seed}"] if seed else []
+    settings += [f"--{k} {v}" for k, v in variant.items()]
+    return f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`, {', '.join(settings)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dense", default="runs/bench-dense", help="dense run folder (with wer_test.json)")
@@ -229,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)
     lines = [
-        f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`{', dev: choosing T and the peak' if split == 'dev' else ''})", "",
+        section_heading(split, T, mono_f, multi_f, args.parts, args.seed, variant), "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
         f"prune step {args.prune_step:g}, target {args.target:g}, "
         f"{''.join(f'--{k} {v}, ' for k, v in variant.items())}phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "
