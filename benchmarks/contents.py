@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.path.is_file():
         p.error(f"{args.path}: no such file")
-    text = args.path.read_text()
+    text = args.path.read_text(encoding="utf-8")
     updated = with_contents(text)
     if args.check:
         if updated != text:

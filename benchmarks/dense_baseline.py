@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -100,16 +101,26 @@ def utterance_bootstrap(hyps_path: Path, draws: int = 2000, seed: int = 0) -> di
             "draws": draws}
 
 
-def record_name(seed: int, steps: int | None = None, preset_steps: int | None = None) -> str:
-    """The result file and BENCHMARKS.md section of a run: ``dense_baseline`` for the preset's steps and seed 0 (the
-    acceptance record), else ``dense_baseline_steps{S}`` and/or ``_seed{N}``, so that no probe overwrites it.
+def record_name(*, seed: int, steps: int, preset_steps: int, preset: str = "small", corpus: str = "data/mls4",
+                eval_max_utts: int | None = None) -> str:
+    """The result file and BENCHMARKS.md section of a run. ``dense_baseline``, the acceptance record, is the ``small``
+    preset's own steps on ``data/mls4``'s whole test split with seed 0; any other run names what differs
+    (``_PRESET``, ``_CORPUS``, ``_stepsS``, ``_uttsN``, ``_seedN``), so that no probe overwrites it.
 
-    >>> record_name(0), record_name(1), record_name(0, 2800, 7000), record_name(2, 2800, 7000), record_name(0, 7000, 7000)
-    ('dense_baseline', 'dense_baseline_seed1', 'dense_baseline_steps2800', 'dense_baseline_steps2800_seed2', 'dense_baseline')
+    >>> record_name(seed=0, steps=7000, preset_steps=7000), record_name(seed=1, steps=7000, preset_steps=7000)
+    ('dense_baseline', 'dense_baseline_seed1')
+    >>> record_name(seed=2, steps=2800, preset_steps=7000, preset="tiny", corpus="data/my corpus", eval_max_utts=20)
+    'dense_baseline_tiny_my-corpus_steps2800_utts20_seed2'
     """
     name = "dense_baseline"
-    if steps is not None and preset_steps is not None and steps != preset_steps:
+    if preset != "small":
+        name += f"_{preset}"
+    if Path(corpus).name != "mls4":
+        name += "_" + re.sub(r"[^A-Za-z0-9.-]+", "-", Path(corpus).name)
+    if steps != preset_steps:
         name += f"_steps{steps}"
+    if eval_max_utts:
+        name += f"_utts{eval_max_utts}"
     return name + (f"_seed{seed}" if seed else "")
 
 
@@ -117,8 +128,9 @@ def render(result: dict, corpus_card: dict) -> str:
     """The ``dense_baseline`` (or ``dense_baseline_steps{S}``, ``_seed{N}``) section of BENCHMARKS.md from a result record."""
     ml = result["multilingual"]
     seed = int(result.get("seed", 0))
-    name = result.get("record", record_name(seed))
-    steps_note = f", {result['steps']:,} steps (not the preset's {result['preset_steps']:,})" if "_steps" in name else ""
+    name = result.get("record") or record_name(seed=seed, steps=result["steps"], preset_steps=result["steps"])  # older records
+    preset_steps = result.get("preset_steps", result["steps"])
+    steps_note = f", {result['steps']:,} steps (not the preset's {preset_steps:,})" if result["steps"] != preset_steps else ""
     lines = [
         f"## Dense multilingual baseline (RNN-T, `{result.get('preset', 'small')}` preset)" + steps_note + (f", seed {seed}" if seed else ""),
         "",
@@ -172,22 +184,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default="data/mls4")
     p.add_argument("--preset", default="small")
     p.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (default: the preset's); other steps write their own record and section (dense_baseline_stepsS)")
+                   help="optimizer steps (default: the preset's). Only the small preset's own steps on data/mls4's whole test "
+                        "split with seed 0 write the acceptance record (dense_baseline); any other run writes its own record "
+                        "and section, named by what differs (e.g. dense_baseline_steps2800, dense_baseline_seed1)")
     p.add_argument("--seed", type=int, default=0,
-                   help="training seed; a seed other than 0 writes its own record and section (dense_baseline_seedN, "
-                        "dense_baseline_stepsS_seedN)")
+                   help="training seed; a seed other than 0 writes its own record and section (..._seedN)")
     p.add_argument("--mono-steps", type=int, default=0, help="fine-tune a monolingual model per language for this many steps (0: skip)")
     p.add_argument("--out", default="runs/bench-dense")
     p.add_argument("--eval-max-utts", type=int, default=None)
     p.add_argument("--render-only", action="store_true",
                    help="rewrite the BENCHMARKS.md section from benchmarks/results/dense_baseline.json (or the record that "
-                        "--steps/--seed name; no training, no decoding; adds the utterance bootstrap from --out's hyps_test.jsonl "
-                        "when the record lacks it)")
+                        "the run's --preset, --corpus, --steps, --eval-max-utts and --seed name; no training, no decoding; adds the "
+                        "utterance bootstrap from --out's hyps_test.jsonl when the record lacks it)")
     args = p.parse_args(argv)
     from asr_pathways.asr.model import load_preset
 
     preset_steps = int(load_preset(args.preset)["train"]["steps"])
-    name = record_name(args.seed, args.steps, preset_steps)
+    if args.steps is None:
+        args.steps = preset_steps
+    name = record_name(seed=args.seed, steps=args.steps, preset_steps=preset_steps, preset=args.preset, corpus=args.corpus,
+                       eval_max_utts=args.eval_max_utts)
     if args.render_only:
         result = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())
         hyps = Path(args.out) / "hyps_test.jsonl"
@@ -200,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = Path(args.out)
     common = ["--corpus", args.corpus, "--seed", str(args.seed)] + (["--eval-max-utts", str(args.eval_max_utts)] if args.eval_max_utts else [])
-    if args.steps is None:
-        args.steps = preset_steps
     wall = train(["--preset", args.preset, "--out", str(out), "--steps", str(args.steps), *common])
     result = {
         "benchmark": "dense_baseline",

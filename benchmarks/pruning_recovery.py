@@ -72,16 +72,20 @@ def diversity(run: Path, split: str) -> dict:
     return {"distinct_share": d["distinct_share"], "empty_share": d["empty_share"], "degenerate": d["degenerate"]}
 
 
-def section_heading(split: str, T: int, mono_f: float, multi_f: float, parts: str, seed: int, variant: dict[str, str]) -> str:
-    """The section's heading: the runs' settings, so that the records of one script stay apart in the contents.
+def section_heading(*, split: str, T: int, mono_f: float, multi_f: float, parts: str, seed: int, variant: dict[str, str],
+                    prune_step: float = 0.25, target: float = 0.7, language: str = "fr") -> str:
+    """The section's heading: the runs' settings (those off their defaults), so that the records of one script stay
+    apart in BENCHMARKS.md's contents.
 
-    >>> section_heading("dev", 240, 4.0, 4.0, "mono", 1, {"block": "1x1", "mono-max-duration": "64"})
-    '## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`, dev: T = 240, peak × 4, mono, seed 1, --block 1x1, --mono-max-duration 64)'
+    >>> section_heading(split="dev", T=240, mono_f=4.0, multi_f=4.0, parts="mono", seed=1, variant={"block": "1x1"})
+    '## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`, dev: T = 240, peak × 4, mono, seed 1, --block 1x1)'
     """
-    peak = f"peak × {mono_f:g}" + (f" (multilingual × {multi_f:g})" if multi_f != mono_f else "")
-    settings = [f"{split}: T = {T}", peak]
+    settings = [f"{split}: T = {T}", f"peak × {mono_f:g}" + (f" (multilingual × {multi_f:g})" if multi_f != mono_f else "")]
     settings += [parts] if set(parts.split(",")) != {"mono", "multi"} else []
     settings += [f"seed {seed}"] if seed else []
+    settings += [f"--prune-step {prune_step:g}"] if prune_step != 0.25 else []
+    settings += [f"--target {target:g}"] if target != 0.7 else []
+    settings += [f"--language {language}"] if language != "fr" else []
     settings += [f"--{k} {v}" for k, v in variant.items()]
     return f"## Pruned pathways against the dense model (`benchmarks/pruning_recovery.py`, {', '.join(settings)})"
 
@@ -243,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
               + (f"_multi{multi_f:g}" if multi_f != mono_f else "")) + suffix
     write_result(record, result)
     lines = [
-        section_heading(split, T, mono_f, multi_f, args.parts, args.seed, variant), "",
+        section_heading(split=split, T=T, mono_f=mono_f, multi_f=multi_f, parts=args.parts, seed=args.seed, variant=variant,
+                        prune_step=args.prune_step, target=args.target, language=args.language), "",
         f"`{result['command']}` on {machine_line(result['machine'])}; seed {args.seed}; T = {T} steps per round, "
         f"prune step {args.prune_step:g}, target {args.target:g}, "
         f"{''.join(f'--{k} {v}, ' for k, v in variant.items())}phase peak = dense peak × {mono_f:g} (monolingual runs), × {multi_f:g} (multilingual runs); whole {split} split. Relative gap = (WER − WER_dense) / WER_dense, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -71,6 +70,22 @@ def test_with_contents_inserts_after_title_and_is_idempotent():
     assert once.replace(contents_block(DOC) + "\n\n", "") == DOC
 
 
+def test_repeats_skip_anchors_already_taken_as_github_slugger_does():
+    assert [h.anchor for h in headings("## Foo\n## Foo\n## Foo 1\n")] == ["foo", "foo-1", "foo-1-1"]
+
+
+def test_nested_fences_comments_and_indents():
+    text = "````\n```\n## inner\n```\n````\n## after\n<!--\n## hidden\n-->\n   ## indented\n    ## code\n#tag\n"
+    assert [h.title for h in headings(text)] == ["after", "indented"]
+
+
+def test_without_a_title_the_block_goes_on_top_and_not_into_a_section():
+    text = "<!-- a:start -->\n## A\n<!-- a:end -->\n"
+    out = with_contents(text)
+    assert out.startswith(START) and out.endswith(text)
+    assert "- [A](#a)" in out
+
+
 def test_refresh_leaves_a_file_without_a_block_alone():
     assert refresh_contents(DOC) == DOC
 
@@ -88,5 +103,17 @@ def test_writing_a_section_refreshes_the_contents(tmp_path):
 
 
 def test_benchmarks_md_contents_are_up_to_date():
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "contents.py"), "--check"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    text = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert with_contents(text) == text, "BENCHMARKS.md's contents block is stale: run `python benchmarks/contents.py`"
+
+
+def test_contents_script_adds_then_checks(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.contents import main
+
+    path = tmp_path / "B.md"
+    path.write_text(DOC, encoding="utf-8")
+    assert main([str(path), "--check"]) == 1
+    assert main([str(path)]) == 0
+    assert main([str(path), "--check"]) == 0
+    assert path.read_text(encoding="utf-8") == with_contents(DOC)

@@ -20,12 +20,18 @@ def _record(**extra):
     } | extra
 
 
-def test_only_the_presets_steps_and_seed_0_write_the_acceptance_record():
-    assert record_name(0) == "dense_baseline"
-    assert record_name(0, 7000, 7000) == "dense_baseline"
-    assert record_name(0, 2800, 7000) == "dense_baseline_steps2800"
-    assert record_name(3) == "dense_baseline_seed3"
-    assert record_name(3, 2800, 7000) == "dense_baseline_steps2800_seed3"
+def test_only_the_small_presets_own_run_writes_the_acceptance_record():
+    name = lambda **kw: record_name(**({"seed": 0, "steps": 7000, "preset_steps": 7000} | kw))  # noqa: E731
+    assert name() == "dense_baseline"
+    assert name(corpus="other/mls4") == "dense_baseline"  # the same corpus name elsewhere
+    assert name(steps=2800) == "dense_baseline_steps2800"
+    assert name(seed=3) == "dense_baseline_seed3"
+    assert name(steps=2800, seed=3) == "dense_baseline_steps2800_seed3"
+    assert name(preset="tiny", steps=300, preset_steps=300) == "dense_baseline_tiny"
+    assert name(corpus="data/demo") == "dense_baseline_demo"
+    assert name(eval_max_utts=20) == "dense_baseline_utts20"
+    others = [name(steps=2800), name(seed=3), name(preset="tiny"), name(corpus="data/demo"), name(eval_max_utts=20)]
+    assert len(set(others)) == len(others) and "dense_baseline" not in others
 
 
 def test_section_says_steps_other_than_the_presets_and_names_its_record():
