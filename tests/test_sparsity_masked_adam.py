@@ -78,6 +78,14 @@ def test_unsupported_optimizers_are_refused():
         masked_adam_step(torch.optim.SGD(ps, lr=0.1), {})
 
 
+def _assert_same_weights_and_moments(a, opt_a, b, opt_b):
+    """The two runs' weights and AdamW moments are equal, bit for bit."""
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])
+
+
 @pytest.mark.parametrize("kind", ["adam", "adamw"])
 def test_float_masks_step_as_bool_masks_bit_for_bit(kind):
     """Frozen masks given as 1/0 in the weights' dtype (the pathway engine's cached form) give the same
@@ -92,10 +100,7 @@ def test_float_masks_step_as_bool_masks_bit_for_bit(kind):
         _grads(b, 20 + step)
         masked_adam_step(opt_a, {a[0]: fz[0], a[2]: fz[1]})
         masked_adam_step(opt_b, {b[0]: fz[0].float(), b[2]: fz[1].float()})
-    for p, q in zip(a, b):
-        assert torch.equal(p, q)
-        for key in ("exp_avg", "exp_avg_sq"):
-            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])
+    _assert_same_weights_and_moments(a, opt_a, b, opt_b)
 
 
 def _where_reference_step(opt, frozen):
@@ -129,10 +134,7 @@ def test_lerp_selection_equals_the_where_reference():
         _grads(b, 30 + step)
         masked_adam_step(opt_a, {a[0]: fz[0], a[1]: fz[1]})
         _where_reference_step(opt_b, {b[0]: fz[0], b[1]: fz[1]})
-    for p, q in zip(a, b):
-        assert torch.equal(p, q)
-        for key in ("exp_avg", "exp_avg_sq"):
-            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key])
+    _assert_same_weights_and_moments(a, opt_a, b, opt_b)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
